@@ -1,0 +1,4 @@
+package dev.parley
+
+/** Placeholder. */
+public object Placeholder
