@@ -1,0 +1,193 @@
+package dev.parley
+
+import kotlin.time.Duration
+
+/**
+ * Why a connection ended, or why an attempt to open one failed.
+ *
+ * Every transition to [ConnectionState.Disconnected] carries one, and [ParleyHandler.onDisconnect] receives it.
+ */
+public sealed class DisconnectReason {
+    /**
+     * [ParleyClient.disconnect] closed the connection (or cancelled an attempt still connecting).
+     *
+     * @property code the close code we sent.
+     * @property reason the close reason we sent.
+     * @property acknowledged whether the peer answered our close frame within the close timeout; `false` means the
+     *   socket was aborted, or that no close frame was sent because the upgrade had not completed.
+     */
+    public data class ClosedLocally(
+        val code: Int,
+        val reason: String,
+        val acknowledged: Boolean,
+    ) : DisconnectReason()
+
+    /**
+     * The peer sent a close frame. Parley answered it with the same code.
+     *
+     * @property code the peer's close code; 1005 ([CloseCodes.NO_STATUS]) when its close frame had no payload.
+     * @property reason the peer's close reason, possibly empty.
+     */
+    public data class ClosedByPeer(
+        val code: Int,
+        val reason: String,
+    ) : DisconnectReason()
+
+    /**
+     * A handler returned [HandlerAction.Disconnect]; [reason] is the value it gave, which stays local.
+     *
+     * @property closeCode the close code sent to the peer.
+     * @property acknowledged whether the peer answered our close frame within the close timeout.
+     */
+    public data class ByHandler(
+        val reason: Any?,
+        val closeCode: Int,
+        val acknowledged: Boolean,
+    ) : DisconnectReason()
+
+    /**
+     * The TCP connection, DNS lookup or TLS handshake failed before any HTTP response arrived.
+     *
+     * @property cause what failed, e.g. `java.net.ConnectException` for a refused connection.
+     */
+    public data class ConnectFailed(
+        val cause: Throwable,
+    ) : DisconnectReason()
+
+    /**
+     * The server answered the upgrade request with something other than `101 Switching Protocols`, or with a 101 that
+     * breaks RFC 6455 (a wrong `Sec-WebSocket-Accept`, a subprotocol we did not offer).
+     *
+     * @property status the HTTP status code.
+     * @property headers the response headers, lower-cased names, with secrets redacted.
+     * @property message what was wrong, for logs.
+     */
+    public data class HandshakeRejected(
+        val status: Int,
+        val headers: Map<String, List<String>>,
+        val message: String,
+    ) : DisconnectReason()
+
+    /**
+     * DNS, TCP, TLS and the upgrade together took longer than [ParleyOptions.connectTimeout].
+     *
+     * @property timeout the limit that was exceeded.
+     */
+    public data class ConnectTimedOut(
+        val timeout: Duration,
+    ) : DisconnectReason()
+
+    /**
+     * The peer broke RFC 6455 or sent text that is not UTF-8; Parley closed with [closeCode] (1002, 1007 or 1009).
+     *
+     * @property closeCode the close code Parley sent: [CloseCodes.PROTOCOL_ERROR], [CloseCodes.INVALID_PAYLOAD] or
+     *   [CloseCodes.MESSAGE_TOO_BIG].
+     * @property message what the peer did wrong.
+     */
+    public data class ProtocolViolation(
+        val closeCode: Int,
+        val message: String,
+    ) : DisconnectReason()
+
+    /**
+     * An inbound message was larger than [ParleyOptions.maxFrameSize]; Parley closed with 1009.
+     *
+     * @property limit the configured limit in bytes.
+     */
+    public data class MessageTooBig(
+        val limit: Long,
+    ) : DisconnectReason()
+
+    /**
+     * The connection broke: the peer dropped TCP without a close frame, or a read or write failed.
+     *
+     * @property cause the failure as the transport reported it; for an abrupt end of stream an `java.io.EOFException`.
+     */
+    public data class TransportFailed(
+        val cause: Throwable,
+    ) : DisconnectReason()
+}
+
+/** Why a client reached the terminal [ConnectionState.Stopped]. */
+public sealed class StopReason {
+    /** [ParleyClient.stop] was called. */
+    public object Requested : StopReason() {
+        override fun toString(): String = "Requested"
+    }
+
+    /**
+     * A handler returned [HandlerAction.Stop] or [InitResult.Stop].
+     *
+     * @property reason the value the handler gave.
+     */
+    public data class ByHandler(
+        val reason: Any?,
+    ) : StopReason()
+
+    /**
+     * Reconnection gave up after [attempts] attempts, the configured [ReconnectPolicy.maxRetries].
+     *
+     * @property last the reason the last attempt failed.
+     */
+    public data class RetriesExhausted(
+        val attempts: Int,
+        val last: DisconnectReason,
+    ) : StopReason()
+
+    /**
+     * A handler callback threw; the client stopped rather than run on with a state it cannot trust.
+     *
+     * @property cause what the handler threw.
+     */
+    public data class HandlerFailed(
+        val cause: Throwable,
+    ) : StopReason()
+
+    /**
+     * The coroutine scope the client was linked to was cancelled.
+     *
+     * @property cause the cancellation.
+     */
+    public data class Cancelled(
+        val cause: Throwable?,
+    ) : StopReason()
+}
+
+/** Close codes from RFC 6455 §7.4.1 that Parley sends or reports. */
+public object CloseCodes {
+    /** The purpose of the connection has been fulfilled. */
+    public const val NORMAL: Int = 1000
+
+    /** The endpoint is going away (server shutdown, client stopping). */
+    public const val GOING_AWAY: Int = 1001
+
+    /** The peer broke the protocol. */
+    public const val PROTOCOL_ERROR: Int = 1002
+
+    /** The peer sent a data type we cannot accept. */
+    public const val UNSUPPORTED_DATA: Int = 1003
+
+    /** Reported (never sent) when a close frame carried no status code. */
+    public const val NO_STATUS: Int = 1005
+
+    /** Reported (never sent) when the connection ended without a close frame. */
+    public const val ABNORMAL: Int = 1006
+
+    /** A text message was not valid UTF-8. */
+    public const val INVALID_PAYLOAD: Int = 1007
+
+    /** A message violated the endpoint's policy. */
+    public const val POLICY_VIOLATION: Int = 1008
+
+    /** A message was larger than the endpoint accepts. */
+    public const val MESSAGE_TOO_BIG: Int = 1009
+
+    /** The endpoint hit an unexpected condition. */
+    public const val INTERNAL_ERROR: Int = 1011
+
+    /**
+     * Whether [code] may appear in a close frame: 1000–1003, 1007–1014 (the IANA-registered ones) and 3000–4999.
+     * 1004, 1005, 1006 and 1015 are reserved and never appear on the wire; a peer that sends one breaks the protocol.
+     */
+    public fun isSendable(code: Int): Boolean = code in 1000..1003 || code in 1007..1014 || code in 3000..4999
+}

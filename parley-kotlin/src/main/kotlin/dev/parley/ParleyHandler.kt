@@ -1,0 +1,133 @@
+package dev.parley
+
+/**
+ * Your code's side of a connection: suspending callbacks that Parley calls one at a time, never concurrently, with
+ * your state `S` threaded through each. Every callback has a default, so override only what you need.
+ *
+ * ## How callbacks run
+ * - On the client's own coroutine, in order of the events that caused them. While one runs, the client reads no
+ *   further frame (the socket pushes back), but sends from other coroutines still go out.
+ * - A callback may suspend as long as it likes; a long one delays the next event, including the close handshake.
+ * - A callback that throws stops the client with [StopReason.HandlerFailed]: the connection is closed with 1011 and
+ *   [ConnectionState.Stopped] carries the exception. A client linked to a scope fails that scope too.
+ * - After [ConnectionState.Stopped] no callback is called again.
+ */
+public interface ParleyHandler<S> {
+    /**
+     * Called once when the client starts, before the first connection attempt. The default keeps [initial].
+     *
+     * Return [InitResult.Stop] to stop the client before it connects.
+     */
+    public suspend fun init(initial: S): InitResult<S> = InitResult.Init(initial)
+
+    /**
+     * Called when the upgrade has completed. Frames pushed here are written before any frame queued while connecting.
+     * Returning [HandlerAction.Disconnect] closes the connection before any queued frame is sent; queued frames fail.
+     */
+    public suspend fun onConnect(state: S): HandlerAction<S> = HandlerAction.Ok(state)
+
+    /**
+     * Called for each whole inbound message ([Frame.Text] or [Frame.Binary], reassembled if fragmented and validated as
+     * UTF-8), and for each [Frame.Pong].
+     */
+    public suspend fun onFrame(frame: Frame, state: S): HandlerAction<S> = HandlerAction.Ok(state)
+
+    /** Called for each inbound ping, after Parley has already queued the pong with the same payload. */
+    public suspend fun onPing(payload: ByteArray, state: S): HandlerAction<S> = HandlerAction.Ok(state)
+
+    /**
+     * Called for each message given to [ParleyClient.tell], in every state but [ConnectionState.Stopped]. No message
+     * value is reserved by Parley. [HandlerAction.Push] works only while connected; otherwise the frames are dropped
+     * with a warning in the log, and [HandlerAction.Disconnect] while not connected only updates the state.
+     */
+    public suspend fun onInfo(message: Any, state: S): HandlerAction<S> = HandlerAction.Ok(state)
+
+    /**
+     * Called when a connection or a connection attempt ends, with the [reason]. The decision says whether to reconnect:
+     * [DisconnectDecision.Default] follows [ParleyOptions.reconnect] (and never reconnects after
+     * [ParleyClient.disconnect]), [DisconnectDecision.Reconnect] reconnects even without a policy (with the default
+     * backoff), [DisconnectDecision.StayDisconnected] stays down until [ParleyClient.connect].
+     */
+    public suspend fun onDisconnect(reason: DisconnectReason, state: S): DisconnectDecision<S> =
+        DisconnectDecision.Default(state)
+}
+
+/** What [ParleyHandler.init] decided. */
+public sealed class InitResult<out S> {
+    /** Start with [state]. */
+    public data class Init<S>(
+        /** The initial state. */
+        val state: S,
+    ) : InitResult<S>()
+
+    /** Do not start; the client goes straight to [ConnectionState.Stopped] with [StopReason.ByHandler]. */
+    public data class Stop(
+        /** Why, reported in [StopReason.ByHandler]. */
+        val reason: Any?,
+    ) : InitResult<Nothing>()
+}
+
+/** What a handler callback asks the client to do next, with the new state. */
+public sealed class HandlerAction<out S> {
+    /** The new state. */
+    public abstract val state: S
+
+    /** Carry on with [state]. */
+    public data class Ok<S>(
+        override val state: S,
+    ) : HandlerAction<S>()
+
+    /**
+     * Send [frames], in order, ahead of frames queued by [ParleyClient.send], then carry on with [state].
+     * A push that cannot be written (connection lost meanwhile) is logged and the connection's end is reported to
+     * [ParleyHandler.onDisconnect] with the real cause; the client itself carries on.
+     */
+    public data class Push<S>(
+        val frames: List<Frame>,
+        override val state: S,
+    ) : HandlerAction<S>() {
+        /** Push a single frame. */
+        public constructor(frame: Frame, state: S) : this(listOf(frame), state)
+    }
+
+    /**
+     * Close the connection gracefully with [closeCode] and keep the client alive; [ParleyHandler.onDisconnect]
+     * then receives [DisconnectReason.ByHandler] with [reason].
+     */
+    public data class Disconnect<S>(
+        val reason: Any?,
+        override val state: S,
+        val closeCode: Int = CloseCodes.NORMAL,
+    ) : HandlerAction<S>() {
+        init {
+            require(CloseCodes.isSendable(closeCode)) { "closeCode $closeCode may not be sent in a close frame" }
+        }
+    }
+
+    /** Close the connection (code 1000) and stop the client for good with [StopReason.ByHandler]. */
+    public data class Stop<S>(
+        val reason: Any?,
+        override val state: S,
+    ) : HandlerAction<S>()
+}
+
+/** What [ParleyHandler.onDisconnect] decided about reconnecting. */
+public sealed class DisconnectDecision<out S> {
+    /** The new state. */
+    public abstract val state: S
+
+    /** Follow [ParleyOptions.reconnect]; after [ParleyClient.disconnect] this never reconnects. */
+    public data class Default<S>(
+        override val state: S,
+    ) : DisconnectDecision<S>()
+
+    /** Reconnect with backoff, using the configured policy or [ReconnectPolicy.DEFAULT] if none is configured. */
+    public data class Reconnect<S>(
+        override val state: S,
+    ) : DisconnectDecision<S>()
+
+    /** Stay disconnected until [ParleyClient.connect] is called. */
+    public data class StayDisconnected<S>(
+        override val state: S,
+    ) : DisconnectDecision<S>()
+}

@@ -1,0 +1,216 @@
+package dev.parley
+
+import io.ktor.client.HttpClient
+import java.net.URI
+import java.net.URISyntaxException
+import javax.net.ssl.X509TrustManager
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.seconds
+
+/**
+ * Everything a client needs to know to connect, validated: build one with [parleyOptions].
+ *
+ * `toString()` redacts header values that may carry secrets (see [ParleyOptions.Builder.sensitiveHeaders]).
+ */
+public class ParleyOptions internal constructor(
+    /** The server's `ws://` or `wss://` URI, with path and query. */
+    public val uri: URI,
+    /** Headers sent with the upgrade request, in order; a name may repeat. */
+    public val headers: List<Pair<String, String>>,
+    /** Subprotocols offered in `Sec-WebSocket-Protocol`, in order of preference. */
+    public val subprotocols: List<String>,
+    /** Bounds DNS lookup, TCP connect, TLS handshake and HTTP upgrade together. */
+    public val connectTimeout: Duration,
+    /** How long to wait for the peer's close frame after ours before aborting the socket. */
+    public val closeTimeout: Duration,
+    /** Automatic reconnection, or `null` for none (Parley's default). */
+    public val reconnect: ReconnectPolicy?,
+    /** Capacity of the send queue in frames. */
+    public val sendQueueCapacity: Int,
+    /** What [ParleyClient.send] does when the queue is full. */
+    public val sendOverflow: SendOverflow,
+    /** Largest inbound message accepted, in bytes, after reassembly; larger closes with 1009. */
+    public val maxFrameSize: Long,
+    /** TLS settings for `wss://`. */
+    public val tls: TlsSettings,
+    /** Name used in logs and coroutine names. */
+    public val name: String,
+    /** Header names (lower case) whose values never appear in logs or `toString()`. */
+    public val sensitiveHeaders: Set<String>,
+    /** A caller-supplied Ktor client, or `null` to let Parley create (and close) a CIO one per client. */
+    public val httpClient: HttpClient?,
+) {
+    override fun toString(): String {
+        val shownHeaders = headers.joinToString { (k, v) ->
+            "$k: ${if (k.lowercase() in sensitiveHeaders) "██" else v}"
+        }
+        return "ParleyOptions(name=$name, uri=$uri, headers=[$shownHeaders], subprotocols=$subprotocols, " +
+            "connectTimeout=$connectTimeout, closeTimeout=$closeTimeout, reconnect=$reconnect, " +
+            "sendQueueCapacity=$sendQueueCapacity, sendOverflow=$sendOverflow, maxFrameSize=$maxFrameSize, tls=$tls)"
+    }
+
+    /** The mutable side of [ParleyOptions]; [build] validates it. */
+    public class Builder internal constructor() {
+        /** Required: a `ws://` or `wss://` URL with a host. The path and query string are kept. */
+        public var url: String? = null
+
+        /** Headers for the upgrade request; prefer [header]. */
+        public val headers: MutableList<Pair<String, String>> = mutableListOf()
+
+        /** Subprotocols to offer, in order of preference. */
+        public val subprotocols: MutableList<String> = mutableListOf()
+
+        /** Bounds DNS + TCP + TLS + upgrade together. Default 10 s. */
+        public var connectTimeout: Duration = 10.seconds
+
+        /** Wait this long for the peer's close frame after ours, then abort the socket. Default 5 s. */
+        public var closeTimeout: Duration = 5.seconds
+
+        /** Automatic reconnection; `null` (the default) for none. Set it with [reconnect]. */
+        public var reconnect: ReconnectPolicy? = null
+
+        /** Capacity of the send queue in frames (default 1024). */
+        public var sendQueueCapacity: Int = 1024
+
+        /** What [ParleyClient.send] does when the queue is full (default [SendOverflow.SUSPEND]). */
+        public var sendOverflow: SendOverflow = SendOverflow.SUSPEND
+
+        /** Largest inbound message in bytes (default 16 MiB). */
+        public var maxFrameSize: Long = 16L * 1024 * 1024
+
+        /** TLS settings for `wss://`. */
+        public var tls: TlsSettings = TlsSettings()
+
+        /** Name for logs and coroutine names; defaults to `parley-<n>`. */
+        public var name: String? = null
+
+        /** Extra header names to redact in logs, besides `authorization`, `cookie` and `sec-websocket-key`. */
+        public val sensitiveHeaders: MutableSet<String> = mutableSetOf()
+
+        /**
+         * A Ktor client to connect with instead of Parley's own CIO client. Parley derives a client from it with the
+         * WebSockets plugin (sharing its engine) and never closes the engine; you do. Parley needs raw frames: with an
+         * engine other than CIO, pings and pongs may be handled by the engine and not reach Parley.
+         */
+        public var httpClient: HttpClient? = null
+
+        /** Adds an upgrade request header. */
+        public fun header(name: String, value: String) {
+            headers += name to value
+        }
+
+        /** Turns on reconnection with the default policy, adjusted by [configure]. */
+        public fun reconnect(configure: ReconnectPolicy.Builder.() -> Unit = {}) {
+            reconnect = ReconnectPolicy.Builder().apply(configure).build()
+        }
+
+        /** Validates and freezes the options. @throws IllegalArgumentException naming the bad option. */
+        public fun build(): ParleyOptions {
+            val uri = parseUrl(url)
+            for ((k, v) in headers) validateHeader(k, v)
+            subprotocols.forEach { p ->
+                require(p.isNotEmpty() && p.all { it.isTokenChar() }) { "subprotocols: '$p' is not a valid token" }
+            }
+            require(connectTimeout.isPositive()) { "connectTimeout must be positive but was $connectTimeout" }
+            require(closeTimeout.isPositive()) { "closeTimeout must be positive but was $closeTimeout" }
+            require(sendQueueCapacity in 1..MAX_QUEUE) {
+                "sendQueueCapacity must be in 1..$MAX_QUEUE but was $sendQueueCapacity"
+            }
+            require(maxFrameSize in 1..Int.MAX_VALUE.toLong()) {
+                "maxFrameSize must be in 1..${Int.MAX_VALUE} bytes but was $maxFrameSize"
+            }
+            val name = name ?: "parley-${nextId.incrementAndGet()}"
+            require(name.isNotBlank()) { "name must not be blank" }
+            return ParleyOptions(
+                uri = uri,
+                headers = headers.toList(),
+                subprotocols = subprotocols.toList(),
+                connectTimeout = connectTimeout,
+                closeTimeout = closeTimeout,
+                reconnect = reconnect,
+                sendQueueCapacity = sendQueueCapacity,
+                sendOverflow = sendOverflow,
+                maxFrameSize = maxFrameSize,
+                tls = tls,
+                name = name,
+                sensitiveHeaders = DEFAULT_SENSITIVE + sensitiveHeaders.map { it.lowercase() },
+                httpClient = httpClient,
+            )
+        }
+
+        private fun parseUrl(url: String?): URI {
+            requireNotNull(url) { "url is required" }
+            val uri =
+                try {
+                    URI(url)
+                } catch (e: URISyntaxException) {
+                    throw IllegalArgumentException("url '$url' is not a valid URI: ${e.reason}", e)
+                }
+            require(uri.scheme?.lowercase() in setOf("ws", "wss")) {
+                "url must use ws:// or wss:// but was '$url'"
+            }
+            require(!uri.host.isNullOrEmpty()) { "url must have a host but was '$url'" }
+            require(uri.fragment == null) { "url must not have a fragment (RFC 6455 §3) but was '$url'" }
+            return uri
+        }
+
+        private fun validateHeader(name: String, value: String) {
+            require(
+                name.isNotEmpty() && name.all {
+                    it.isTokenChar()
+                },
+            ) { "headers: '$name' is not a valid header name" }
+            require(value.none { it == '\r' || it == '\n' || it == '\u0000' }) {
+                "headers: the value of '$name' contains CR, LF or NUL"
+            }
+            require(name.lowercase() !in RESERVED_HEADERS) {
+                "headers: '$name' is set by Parley itself" +
+                    if (name.equals("sec-websocket-protocol", true)) "; use subprotocols" else ""
+            }
+        }
+    }
+
+    internal companion object {
+        const val MAX_QUEUE = 1 shl 20
+        val DEFAULT_SENSITIVE =
+            setOf("authorization", "proxy-authorization", "cookie", "set-cookie", "sec-websocket-key")
+        val RESERVED_HEADERS =
+            setOf(
+                "upgrade",
+                "connection",
+                "sec-websocket-key",
+                "sec-websocket-version",
+                "sec-websocket-protocol",
+                "sec-websocket-extensions",
+                "content-length",
+                "host",
+            )
+        val nextId = java.util.concurrent.atomic.AtomicLong()
+    }
+}
+
+/** Builds validated [ParleyOptions]: `parleyOptions { url = "wss://example.com/feed"; reconnect() }`. */
+public fun parleyOptions(configure: ParleyOptions.Builder.() -> Unit): ParleyOptions =
+    ParleyOptions.Builder().apply(configure).build()
+
+/** What [ParleyClient.send] does when the send queue is full. */
+public enum class SendOverflow {
+    /** Suspend the caller until there is room (backpressure). */
+    SUSPEND,
+
+    /** Throw [SendQueueFullException] at once. */
+    FAIL,
+}
+
+/**
+ * TLS settings for `wss://`.
+ *
+ * @property trustManager trusts the server's certificate chain; `null` uses the JVM's default trust store.
+ * @property serverName the SNI host name and the name the certificate must match; `null` uses the URL's host.
+ */
+public data class TlsSettings(
+    val trustManager: X509TrustManager? = null,
+    val serverName: String? = null,
+)
+
+private fun Char.isTokenChar(): Boolean = this in '!'..'~' && this !in "()<>@,;:\\\"/[]?={}"

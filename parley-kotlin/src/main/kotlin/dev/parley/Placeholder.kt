@@ -1,4 +1,0 @@
-package dev.parley
-
-/** Placeholder. */
-public object Placeholder
