@@ -52,14 +52,15 @@ class JdkWsClient private constructor(private val listener: Listener) : AutoClos
     suspend fun awaitText(timeout: Duration = DEFAULT_AWAIT): String = listener.texts.receiveWithin(timeout, "text")
 
     /** Next complete binary message, within [timeout]. */
-    suspend fun awaitBinary(timeout: Duration = DEFAULT_AWAIT): ByteArray = listener.binaries.receiveWithin(timeout, "binary")
+    suspend fun awaitBinary(timeout: Duration = DEFAULT_AWAIT): ByteArray =
+        listener.binaries.receiveWithin(timeout, "binary")
 
     /** Next ping payload, within [timeout]. */
     suspend fun awaitPing(timeout: Duration = DEFAULT_AWAIT): ByteArray = listener.pings.receiveWithin(timeout, "ping")
 
     /** How the connection ended, within [timeout]. */
-    suspend fun awaitEnd(timeout: Duration = DEFAULT_AWAIT): End =
-        withTimeoutOrNull(timeout) { listener.end.await() } ?: throw AssertionError("connection did not end within $timeout")
+    suspend fun awaitEnd(timeout: Duration = DEFAULT_AWAIT): End = withTimeoutOrNull(timeout) { listener.end.await() }
+        ?: throw AssertionError("connection did not end within $timeout")
 
     /** The end, or null if the connection is still open after [window] (for "nothing happens" assertions). */
     suspend fun endWithin(window: Duration): End? = withTimeoutOrNull(window) { listener.end.await() }
@@ -126,7 +127,9 @@ class JdkWsClient private constructor(private val listener: Listener) : AutoClos
             val client = if (sslContext == null) plainClient else HttpClient.newBuilder().sslContext(sslContext).build()
             val builder = client.newWebSocketBuilder().connectTimeout(timeout.toJavaDuration())
             headers.forEach { (name, value) -> builder.header(name, value) }
-            if (subprotocols.isNotEmpty()) builder.subprotocols(subprotocols.first(), *subprotocols.drop(1).toTypedArray())
+            if (subprotocols.isNotEmpty()) {
+                builder.subprotocols(subprotocols.first(), *subprotocols.drop(1).toTypedArray())
+            }
             val listener = Listener()
             try {
                 builder.buildAsync(URI.create(url), listener).await()
@@ -137,7 +140,11 @@ class JdkWsClient private constructor(private val listener: Listener) : AutoClos
         }
 
         /** Connects expecting failure; returns the cause (e.g. `WebSocketHandshakeException`). */
-        suspend fun connectFailure(url: String, headers: Map<String, String> = emptyMap(), timeout: Duration = DEFAULT_AWAIT): Throwable {
+        suspend fun connectFailure(
+            url: String,
+            headers: Map<String, String> = emptyMap(),
+            timeout: Duration = DEFAULT_AWAIT,
+        ): Throwable {
             val client = try {
                 connect(url, headers, timeout = timeout)
             } catch (e: Exception) {

@@ -4,7 +4,7 @@ import org.eclipse.jetty.websocket.api.Callback
 import org.eclipse.jetty.websocket.api.Session
 import org.eclipse.jetty.websocket.api.StatusCode
 import java.nio.ByteBuffer
-import java.util.concurrent.TimeUnit
+import java.util.concurrent.TimeUnit.MILLISECONDS
 
 /**
  * The `/ws` (and `/ws/auth`, `/ws/flap`) endpoint of [JettyTestServer], one instance per connection.
@@ -33,18 +33,24 @@ internal class JettyEchoEndpoint(
         val session = session
         when (val command = ServerCommand.parse(message)) {
             null -> session.sendText(message, Callback.NOOP)
+
             is ServerCommand.Close -> session.close(command.code, command.reason, Callback.NOOP)
+
             // disconnect() is Jetty's "harsh" close: TCP goes away without a close frame.
             ServerCommand.Crash -> session.disconnect()
+
             ServerCommand.SendAndCrash -> session.sendText(
                 ServerCommand.PUSHED_TEXT,
                 Callback.from(
-                    { testScheduler.schedule(session::disconnect, ServerCommand.CRASH_DELAY_MILLIS, TimeUnit.MILLISECONDS) },
+                    { testScheduler.schedule(session::disconnect, ServerCommand.CRASH_DELAY_MILLIS, MILLISECONDS) },
                     { session.disconnect() },
                 ),
             )
+
             is ServerCommand.SendPing -> session.sendPing(ByteBuffer.wrap(command.payload), Callback.NOOP)
+
             is ServerCommand.SendBig -> session.sendText("x".repeat(command.size), Callback.NOOP)
+
             ServerCommand.IgnoreClose -> ignoreClose = true
         }
     }
@@ -58,6 +64,10 @@ internal class JettyEchoEndpoint(
 
     override fun onWebSocketPong(payload: ByteBuffer) {
         server.pongs.record(ByteArray(payload.remaining()).also { payload.get(it) })
+    }
+
+    override fun onWebSocketError(cause: Throwable) {
+        // Clients that abort (the JDK client's close(), crash tests) are routine here: not worth Jetty's WARN log.
     }
 
     override fun onWebSocketClose(statusCode: Int, reason: String?, callback: Callback) {

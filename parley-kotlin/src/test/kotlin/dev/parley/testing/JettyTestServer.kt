@@ -73,7 +73,12 @@ class JettyTestServer(
 
     private fun newServer(port: Int): Server {
         // Daemon threads: a test that forgets close() must not keep the Surefire JVM alive.
-        val server = Server(QueuedThreadPool().apply { isDaemon = true; name = "jetty-test-server" })
+        val server = Server(
+            QueuedThreadPool().apply {
+                isDaemon = true
+                name = "jetty-test-server"
+            },
+        )
         server.stopTimeout = stopTimeout.toMillis()
         val connector = if (tls) ServerConnector(server, sslContextFactory()) else ServerConnector(server)
         connector.host = LOOPBACK

@@ -164,8 +164,9 @@ class KtorTestServer(private val tls: Boolean = false) : ParleyTestServer {
 
                 is Frame.Close -> {
                     closeFrames.record(frame.toRecord())
-                    // Ignoring: no answer and no TCP close; the loop ends when the client drops TCP.
-                    if (ignoreClose) continue
+                    // Ktor's reader stops at a close frame, so "ignoring" means holding the socket open, unanswered,
+                    // for as long as Jetty's idle timeout would (or until stop()); then TCP goes without a close frame.
+                    if (ignoreClose) return delay(IGNORE_CLOSE_HOLD_MILLIS)
                     outgoing.send(Frame.Close(frame.data.copyOf())) // echo code and reason, as RFC 6455 suggests
                     return
                 }
@@ -185,16 +186,22 @@ class KtorTestServer(private val tls: Boolean = false) : ParleyTestServer {
                     val text = bytes.decodeToString()
                     when (val command = ServerCommand.parse(text)) {
                         null -> outgoing.send(Frame.Text(text))
+
                         is ServerCommand.Close -> return closeFromServer(command)
+
                         ServerCommand.Crash -> return cancel()
+
                         ServerCommand.SendAndCrash -> {
                             outgoing.send(Frame.Text(ServerCommand.PUSHED_TEXT))
                             flush()
                             delay(ServerCommand.CRASH_DELAY_MILLIS)
                             return cancel()
                         }
+
                         is ServerCommand.SendPing -> outgoing.send(Frame.Ping(command.payload))
+
                         is ServerCommand.SendBig -> outgoing.send(Frame.Text("x".repeat(command.size)))
+
                         ServerCommand.IgnoreClose -> ignoreClose = true
                     }
                 }
@@ -222,6 +229,7 @@ class KtorTestServer(private val tls: Boolean = false) : ParleyTestServer {
         const val STOP_GRACE_MILLIS = 100L
         const val STOP_TIMEOUT_MILLIS = 2_000L
         const val CLOSE_REPLY_TIMEOUT_MILLIS = 2_000L
+        const val IGNORE_CLOSE_HOLD_MILLIS = 120_000L
     }
 }
 

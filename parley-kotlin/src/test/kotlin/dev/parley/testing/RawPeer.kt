@@ -47,8 +47,13 @@ class RawPeer internal constructor(private val socket: Socket, val request: RawH
     private val output = socket.getOutputStream()
 
     /** Sends one frame, unmasked unless [mask] (a server must not mask: true is a fault for the client to catch). */
-    suspend fun sendFrame(opcode: Int, payload: ByteArray = ByteArray(0), fin: Boolean = true, rsv: Int = 0, mask: Boolean = false) =
-        sendRaw(encodeFrame(opcode, payload, fin, rsv, mask))
+    suspend fun sendFrame(
+        opcode: Int,
+        payload: ByteArray = ByteArray(0),
+        fin: Boolean = true,
+        rsv: Int = 0,
+        mask: Boolean = false,
+    ) = sendRaw(encodeFrame(opcode, payload, fin, rsv, mask))
 
     /** Sends a final text frame. */
     suspend fun sendText(text: String) = sendFrame(WsOpcode.TEXT, text.encodeToByteArray())

@@ -87,7 +87,8 @@ class RawWebSocketServer(
             if (upgrade) {
                 lines += "Upgrade: websocket"
                 lines += "Connection: Upgrade"
-                lines += "Sec-WebSocket-Accept: ${acceptOverride ?: acceptKey(request.header("sec-websocket-key") ?: "")}"
+                val accept = acceptOverride ?: acceptKey(request.header("sec-websocket-key").orEmpty())
+                lines += "Sec-WebSocket-Accept: $accept"
                 if (subprotocol != null && subprotocol in request.offeredSubprotocols) {
                     lines += "Sec-WebSocket-Protocol: $subprotocol"
                 }
@@ -111,8 +112,10 @@ class RawWebSocketServer(
         private const val WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
         /** `Sec-WebSocket-Accept` for [key] (RFC 6455 section 4.2.2): Base64(SHA-1(key + GUID)). */
-        fun acceptKey(key: String): String =
-            Base64.getEncoder().encodeToString(MessageDigest.getInstance("SHA-1").digest((key + WEBSOCKET_GUID).toByteArray()))
+        fun acceptKey(key: String): String {
+            val sha1 = MessageDigest.getInstance("SHA-1").digest((key + WEBSOCKET_GUID).toByteArray())
+            return Base64.getEncoder().encodeToString(sha1)
+        }
 
         /** Reads up to and including the blank line that ends an HTTP head; fails on EOF or an oversized head. */
         internal fun readRequestHead(input: InputStream): RawHttpRequest {
@@ -133,7 +136,8 @@ class RawWebSocketServer(
             val lines = head.toString(Charsets.ISO_8859_1).split("\r\n").filter { it.isNotEmpty() }
             val headers = lines.drop(1).mapNotNull { line ->
                 val colon = line.indexOf(':')
-                if (colon <= 0) null else line.substring(0, colon).trim().lowercase() to line.substring(colon + 1).trim()
+                if (colon <= 0) return@mapNotNull null
+                line.substring(0, colon).trim().lowercase() to line.substring(colon + 1).trim()
             }.groupBy({ it.first }, { it.second })
             return RawHttpRequest(lines.firstOrNull() ?: "", headers)
         }

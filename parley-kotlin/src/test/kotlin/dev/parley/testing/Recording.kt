@@ -8,7 +8,7 @@ import java.util.concurrent.atomic.AtomicInteger
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 
-/** Default bound for every `await…` helper of the test servers: long enough for a loaded CI machine, still bounded. */
+/** Default bound of every `await…` helper of the test servers: long enough for a loaded CI machine, still bounded. */
 val DEFAULT_AWAIT: Duration = 5.seconds
 
 /**

@@ -7,7 +7,6 @@ import java.net.InetSocketAddress
 import java.net.ServerSocket
 import java.net.Socket
 import java.util.concurrent.ConcurrentHashMap
-import javax.net.ssl.SSLServerSocket
 import kotlin.concurrent.thread
 
 /**
@@ -21,7 +20,7 @@ import kotlin.concurrent.thread
  * @param requestedPort port to bind, 0 for an ephemeral one; bound with SO_REUSEADDR so restarts can reuse it.
  */
 class TlsTerminator(requestedPort: Int, private val backendPort: Int) : AutoCloseable {
-    private val server: ServerSocket = (TestTls.serverSslContext.serverSocketFactory.createServerSocket() as SSLServerSocket)
+    private val server: ServerSocket = TestTls.serverSslContext.serverSocketFactory.createServerSocket()
         .apply {
             reuseAddress = true
             bind(InetSocketAddress(InetAddress.getByName(LOOPBACK), requestedPort), BACKLOG)
@@ -50,7 +49,9 @@ class TlsTerminator(requestedPort: Int, private val backendPort: Int) : AutoClos
             }
             open += backend
             // One thread per direction; whichever side ends first closes both, as a TCP proxy would.
-            thread(isDaemon = true, name = "tls-terminator-up") { pump(client.getInputStream(), backend.getOutputStream(), client, backend) }
+            thread(isDaemon = true, name = "tls-terminator-up") {
+                pump(client.getInputStream(), backend.getOutputStream(), client, backend)
+            }
             pump(backend.getInputStream(), client.getOutputStream(), client, backend)
         }
     }
