@@ -65,7 +65,9 @@ internal class ConnectionLoop<S> private constructor(
 ) : ParleyClient {
     override val name: String get() = options.name
     private val log = LoggerFactory.getLogger("dev.parley.Parley.${options.name}")
-    private val mutableState = MutableStateFlow<ConnectionState>(ConnectionState.Disconnected(null, null, 0))
+
+    /** Starts as Connecting: a client connects as soon as it starts, so frames sent right away are queued. */
+    private val mutableState = MutableStateFlow<ConnectionState>(ConnectionState.Connecting(0))
     override val state: StateFlow<ConnectionState> = mutableState.asStateFlow()
 
     /** User frames, bounded. Whatever is left in it when the client stops is failed by onUndeliveredElement. */

@@ -1,0 +1,83 @@
+package dev.parley.java;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/** Why a connection or a connection attempt ended. Which getters are meaningful depends on {@link #kind()}. */
+public final class DisconnectInfo {
+    /** The kinds of disconnect, one per cause. */
+    public enum Kind {
+        /** {@link ParleyWebSocket#disconnect} closed it: {@link #closeCode()}, {@link #closeReason()}, {@link #acknowledged()}. */
+        CLOSED_LOCALLY,
+        /** The peer sent a close frame: {@link #closeCode()} (1005 if it had none) and {@link #closeReason()}. */
+        CLOSED_BY_PEER,
+        /** A listener called {@link Reply#disconnect}: {@link #listenerReason()}, {@link #closeCode()}, {@link #acknowledged()}. */
+        BY_LISTENER,
+        /** DNS, TCP or TLS failed: {@link #cause()}. */
+        CONNECT_FAILED,
+        /** The server refused the upgrade: {@link #httpStatus()}, {@link #headers()}, {@link #message()}. */
+        HANDSHAKE_REJECTED,
+        /** The connect timeout elapsed. */
+        CONNECT_TIMEOUT,
+        /** The peer broke RFC 6455; Parley closed with {@link #closeCode()} (1002 or 1007): {@link #message()}. */
+        PROTOCOL_VIOLATION,
+        /** An inbound message exceeded the size limit; Parley closed with 1009. */
+        MESSAGE_TOO_BIG,
+        /** The connection broke without a close frame, or a read or write failed: {@link #cause()}. */
+        TRANSPORT_FAILED
+    }
+
+    private final Kind kind;
+    private final int closeCode;
+    private final String closeReason;
+    private final boolean acknowledged;
+    private final Object listenerReason;
+    private final int httpStatus;
+    private final Map<String, List<String>> headers;
+    private final String message;
+    private final Throwable cause;
+
+    DisconnectInfo(Kind kind, int closeCode, String closeReason, boolean acknowledged, Object listenerReason,
+                   int httpStatus, Map<String, List<String>> headers, String message, Throwable cause) {
+        this.kind = Objects.requireNonNull(kind);
+        this.closeCode = closeCode;
+        this.closeReason = closeReason;
+        this.acknowledged = acknowledged;
+        this.listenerReason = listenerReason;
+        this.httpStatus = httpStatus;
+        this.headers = headers;
+        this.message = message;
+        this.cause = cause;
+    }
+
+    /** The kind of disconnect. */
+    public Kind kind() { return kind; }
+
+    /** The close code sent or received, or 1006 when no close frame was exchanged. */
+    public int closeCode() { return closeCode; }
+
+    /** The close reason sent or received, possibly empty. */
+    public String closeReason() { return closeReason; }
+
+    /** Whether the peer answered our close frame in time. */
+    public boolean acknowledged() { return acknowledged; }
+
+    /** The value given to {@link Reply#disconnect}, or {@code null}. */
+    public Object listenerReason() { return listenerReason; }
+
+    /** The HTTP status of a rejected upgrade, or 0. */
+    public int httpStatus() { return httpStatus; }
+
+    /** The response headers of a rejected upgrade (lower-case names, secrets redacted), or an empty map. */
+    public Map<String, List<String>> headers() { return headers; }
+
+    /** A description for logs. */
+    public String message() { return message; }
+
+    /** The underlying failure, or {@code null}. */
+    public Throwable cause() { return cause; }
+
+    @Override
+    public String toString() { return "DisconnectInfo(" + kind + ": " + message + ")"; }
+}

@@ -1,0 +1,87 @@
+package dev.parley.java
+
+import dev.parley.CloseCodes
+import dev.parley.ConnectionState
+import dev.parley.DisconnectReason
+import dev.parley.StopReason
+import kotlin.time.toJavaDuration
+
+/** Java views of the core's Kotlin types: plain classes with enums, `java.time.Duration` and `int` codes. */
+internal object ParleyStates {
+    val NOT_STARTED = ParleyState(ParleyState.Kind.DISCONNECTED, null, null, 0, null, emptyMap(), null, null, null)
+}
+
+internal fun ConnectionState.toJava(): ParleyState = when (this) {
+    is ConnectionState.Disconnected ->
+        ParleyState(
+            ParleyState.Kind.DISCONNECTED,
+            reason?.toJava(),
+            nextAttemptIn?.toJavaDuration(),
+            failedAttempts,
+            null,
+            emptyMap(),
+            null,
+            null,
+            null,
+        )
+
+    is ConnectionState.Connecting ->
+        ParleyState(ParleyState.Kind.CONNECTING, null, null, attempt, null, emptyMap(), null, null, null)
+
+    is ConnectionState.Connected ->
+        ParleyState(ParleyState.Kind.CONNECTED, null, null, 0, subprotocol, responseHeaders, null, null, null)
+
+    is ConnectionState.Stopped -> {
+        val (kind, value, cause) =
+            when (val r = reason) {
+                StopReason.Requested, is StopReason.Cancelled -> Triple(ParleyState.StopKind.REQUESTED, null, null)
+
+                is StopReason.ByHandler -> Triple(ParleyState.StopKind.BY_LISTENER, r.reason, null)
+
+                is StopReason.HandlerFailed -> Triple(ParleyState.StopKind.LISTENER_FAILED, null, r.cause)
+
+                is StopReason.RetriesExhausted ->
+                    Triple(
+                        ParleyState.StopKind.RETRIES_EXHAUSTED,
+                        null,
+                        dev.parley.RetriesExhaustedException(r.attempts, r.last),
+                    )
+            }
+        ParleyState(ParleyState.Kind.STOPPED, null, null, 0, null, emptyMap(), kind, value, cause)
+    }
+}
+
+internal fun DisconnectReason.toJava(): DisconnectInfo {
+    val none = CloseCodes.ABNORMAL
+    fun info(
+        kind: DisconnectInfo.Kind,
+        code: Int = none,
+        closeReason: String = "",
+        acknowledged: Boolean = false,
+        listenerReason: Any? = null,
+        status: Int = 0,
+        headers: Map<String, List<String>> = emptyMap(),
+        cause: Throwable? = null,
+    ) = DisconnectInfo(kind, code, closeReason, acknowledged, listenerReason, status, headers, toString(), cause)
+    return when (this) {
+        is DisconnectReason.ClosedLocally -> info(DisconnectInfo.Kind.CLOSED_LOCALLY, code, reason, acknowledged)
+
+        is DisconnectReason.ClosedByPeer -> info(DisconnectInfo.Kind.CLOSED_BY_PEER, code, reason, acknowledged = true)
+
+        is DisconnectReason.ByHandler ->
+            info(DisconnectInfo.Kind.BY_LISTENER, closeCode, acknowledged = acknowledged, listenerReason = reason)
+
+        is DisconnectReason.ConnectFailed -> info(DisconnectInfo.Kind.CONNECT_FAILED, cause = cause)
+
+        is DisconnectReason.HandshakeRejected ->
+            info(DisconnectInfo.Kind.HANDSHAKE_REJECTED, status = status, headers = headers)
+
+        is DisconnectReason.ConnectTimedOut -> info(DisconnectInfo.Kind.CONNECT_TIMEOUT)
+
+        is DisconnectReason.ProtocolViolation -> info(DisconnectInfo.Kind.PROTOCOL_VIOLATION, closeCode)
+
+        is DisconnectReason.MessageTooBig -> info(DisconnectInfo.Kind.MESSAGE_TOO_BIG, CloseCodes.MESSAGE_TOO_BIG)
+
+        is DisconnectReason.TransportFailed -> info(DisconnectInfo.Kind.TRANSPORT_FAILED, cause = cause)
+    }
+}

@@ -1,0 +1,59 @@
+package dev.parley.java
+
+import kotlinx.coroutines.suspendCancellableCoroutine
+import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.Executor
+import java.util.concurrent.Executors
+import java.util.concurrent.ThreadFactory
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicInteger
+import kotlin.coroutines.resume
+
+/**
+ * Runs tasks on [delegate] one at a time, in submission order, so one client's listener callbacks never overlap
+ * whatever executor the user gives (a pool, or an Android main-thread executor).
+ */
+internal class SerialExecutor(
+    private val delegate: Executor,
+) : Executor {
+    private val tasks = ConcurrentLinkedQueue<Runnable>()
+    private val draining = AtomicBoolean()
+
+    override fun execute(task: Runnable) {
+        tasks.add(task)
+        schedule()
+    }
+
+    private fun schedule() {
+        if (draining.compareAndSet(false, true)) delegate.execute(::drain)
+    }
+
+    private fun drain() {
+        try {
+            while (true) (tasks.poll() ?: break).run()
+        } finally {
+            draining.set(false)
+            // A task added after the last poll but before the flag cleared would otherwise wait for the next submit.
+            if (tasks.isNotEmpty()) schedule()
+        }
+    }
+
+    /** Runs [block] on this executor and suspends until it has run, returning its result or throwing its exception. */
+    suspend fun <T> run(block: () -> T): T =
+        // Resuming with a Result and throwing here keeps the listener's exception the very same instance (resuming
+        // with an exception would let coroutine stack-trace recovery hand on a copy).
+        suspendCancellableCoroutine<Result<T>> { continuation -> execute { continuation.resume(runCatching(block)) } }
+            .getOrThrow()
+
+    companion object {
+        /** The default delegate: daemon threads, created as needed, so a blocking listener blocks only its client. */
+        val sharedPool: Executor by lazy {
+            val count = AtomicInteger()
+            Executors.newCachedThreadPool(
+                ThreadFactory { r ->
+                    Thread(r, "parley-callbacks-${count.incrementAndGet()}").apply { isDaemon = true }
+                },
+            )
+        }
+    }
+}
