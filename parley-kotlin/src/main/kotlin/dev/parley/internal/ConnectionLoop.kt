@@ -327,7 +327,10 @@ internal class ConnectionLoop<S> private constructor(
             nextAttemptIn = null
         }
         log.debug("{} + {} -> {}", previous, event, phase)
-        publish()
+        // Publish Disconnected once, with the reason the handler is about to hear.
+        step.effects.firstNotNullOfOrNull { it as? Effect.CallOnDisconnect }?.let { lastReason = it.reason }
+        // A scheduled retry publishes itself, with its delay.
+        if (step.effects.none { it is Effect.ScheduleRetry }) publish()
         for (effect in step.effects) run(effect)
         closeToFlush = false
     }
@@ -493,9 +496,7 @@ internal class ConnectionLoop<S> private constructor(
     }
 
     private suspend fun callOnDisconnect(effect: Effect.CallOnDisconnect) {
-        lastReason = effect.reason
         log.info("disconnected: {}", effect.reason)
-        publish()
         val failed = ConnectFailedException(effect.reason)
         connectWaiters.forEach { it.completeExceptionally(failed) }
         connectWaiters.clear()
