@@ -50,6 +50,7 @@ import kotlinx.coroutines.selects.select
 import kotlinx.coroutines.withTimeoutOrNull
 import org.slf4j.LoggerFactory
 import kotlin.random.Random
+import kotlin.time.Duration.Companion.milliseconds
 
 /**
  * The one coroutine that owns a client's connection: it runs the [transition] table, executes its effects, calls the
@@ -557,12 +558,15 @@ internal class ConnectionLoop<S> private constructor(
 
     private suspend fun releaseTransport() {
         val s = session ?: return
-        // Give a close frame handed to the writer in this same step a moment to reach the socket (a close reply, or
-        // the close before stopping); a dead peer gets no more than that.
+        // A close frame handed to the writer in this same step (a close reply, a violation's close, the close before
+        // stopping) gets a moment to be flushed, and then a moment to leave the machine; a dead peer gets no more.
         val w = writer
-        if (closeToFlush && w != null) withTimeoutOrNull(CLOSE_FLUSH_GRACE_MS) { w.closeWritten.join() }
+        val stuck =
+            closeToFlush && w != null &&
+                (withTimeoutOrNull(CLOSE_FLUSH_GRACE_MS) { w.closeWritten.join() } == null || w.closeWritten.isCancelled)
         generation++
-        s.abort()
+        // Lingering costs the loop nothing, and also covers a close frame the transport sent on its own.
+        if (stuck) s.abort() else s.release(CLOSE_LINGER)
         sessionJob?.cancel()
         control?.close()
         session = null
@@ -627,6 +631,9 @@ internal class ConnectionLoop<S> private constructor(
         private const val EVENT_CAPACITY = 16
         private const val MAX_CLOSE_REASON = 123
         private const val CLOSE_FLUSH_GRACE_MS = 1000L
+
+        /** How long a flushed close frame is given to leave the machine before its socket is closed. */
+        private val CLOSE_LINGER = 100.milliseconds
 
         fun <S> start(
             parent: CoroutineScope?,

@@ -22,6 +22,11 @@ import io.ktor.websocket.ProtocolViolationException
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineName
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.delay
+import kotlin.time.Duration
 import kotlinx.coroutines.DelicateCoroutinesApi
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.cancel
@@ -232,6 +237,16 @@ internal class KtorTransport(
             }
         }
 
+        override fun release(linger: Duration) {
+            // Ktor's flush means our bytes reached CIO's socket channel, not the kernel: CIO's socket writer drains it
+            // asynchronously, and cancelling the call closes the socket and cancels that writer at once, which can
+            // lose the close frame. So the call ends a moment later, off the caller's path.
+            lingering.launch {
+                delay(linger)
+                abort()
+            }
+        }
+
         override fun abort() {
             // The session's own job is a child of the call; cancelling the call closes the socket and releases the
             // engine's connection permit at once (Endpoint's completion handler), and ends the execute block.
@@ -310,6 +325,9 @@ private fun io.ktor.client.HttpClientConfig<*>.installWebSockets(maxFrameSize: L
         }
     }
 }
+
+/** Runs the delayed releases of closed sessions; independent of any client so that stopping one cannot skip them. */
+private val lingering = CoroutineScope(SupervisorJob() + Dispatchers.Default + CoroutineName("parley-linger"))
 
 private const val MAX_CONNECTIONS = 1_000_000
 private const val CHANNEL_CAPACITY = 64

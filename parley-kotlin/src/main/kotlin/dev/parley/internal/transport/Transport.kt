@@ -74,8 +74,14 @@ internal interface TransportSession {
     /** Suspends until every frame written so far is handed to the socket. */
     suspend fun flush()
 
-    /** Drops the connection now, without a close frame. Idempotent; never throws. */
+    /** Drops the connection now. Bytes not yet handed to the operating system are lost. Idempotent; never throws. */
     fun abort()
+
+    /**
+     * Drops the connection once a close frame that has just been flushed has had time to leave, at most [linger]
+     * from now, without making the caller wait. Idempotent; never throws.
+     */
+    fun release(linger: kotlin.time.Duration)
 }
 
 /** The server answered the upgrade with [status] instead of a valid 101. */
