@@ -146,7 +146,7 @@ class LifecycleSpec :
                     client.awaitConnected()
                     client.stop()
                 }
-                repeat(50) { cycle() } // warm up shared pools (Dispatchers.IO, the shared CIO engine)
+                repeat(200) { cycle() } // warm up shared pools (Dispatchers.IO, the shared CIO engine)
                 val threadsBefore = Thread.activeCount()
                 val fdsBefore = openFileDescriptors()
                 withTimeout(3.minutes) { repeat(1_000) { cycle() } }
@@ -155,8 +155,9 @@ class LifecycleSpec :
                     while (openFileDescriptors() > fdsBefore + 10) kotlinx.coroutines.delay(50.milliseconds)
                 }
                 (openFileDescriptors() - fdsBefore) shouldBeLessThanOrEqual 10
-                (Thread.activeCount() - threadsBefore) shouldBeLessThanOrEqual 8
-                server.acceptedConnections.size shouldBe 1_050
+                // Dispatchers.IO is elastic (up to 64 threads), so allow it to breathe; a per-cycle leak would add 1,000.
+                (Thread.activeCount() - threadsBefore) shouldBeLessThanOrEqual 16
+                server.acceptedConnections.size shouldBe 1_200
             }
         }
 

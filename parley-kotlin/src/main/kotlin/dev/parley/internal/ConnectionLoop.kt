@@ -576,7 +576,9 @@ internal class ConnectionLoop<S> private constructor(
     }
 
     private fun failQueued(reason: DisconnectReason?) {
-        val cause = ConnectionClosedException(reason)
+        val cause = ConnectionClosedException(reason, (reason as? DisconnectReason.TransportFailed)?.cause)
+        // While closing (reason null) the frames already being written go out before our close frame.
+        if (reason != null) writer?.failInFlight(cause)
         while (true) {
             val out = sendQueue.tryReceive().getOrNull() ?: break
             out.fail(cause, log)

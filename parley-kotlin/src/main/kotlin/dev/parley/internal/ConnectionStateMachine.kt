@@ -291,10 +291,11 @@ private fun down(
     releaseTransport: Boolean = true,
 ): Step = Step(
     Phase.Disconnected(phase.failures, retryScheduled = false),
+    // Queued and in-flight frames fail with the real reason before releasing the socket cancels the writer.
     listOfNotNull(
         closeFirst,
-        Effect.ReleaseTransport.takeIf { releaseTransport },
         Effect.FailQueued(reason),
+        Effect.ReleaseTransport.takeIf { releaseTransport },
         Effect.CallOnDisconnect(reason, userClosed),
     ),
 )

@@ -59,6 +59,19 @@ internal class FrameWriter(
     val closeWritten: CompletableDeferred<Unit> = CompletableDeferred()
     private val batch = ArrayList<Outbound>(MAX_BATCH)
 
+    /** The batch being written, published for [failInFlight]; empty between batches. */
+    @Volatile
+    private var inFlight: List<Outbound> = emptyList()
+
+    /**
+     * Fails the frames being written with [cause], from the loop, when the connection is going down for a known reason:
+     * the writer itself may be stuck on a dead socket and would only learn of it by being cancelled. A frame that the
+     * writer completes first keeps its success.
+     */
+    fun failInFlight(cause: Throwable) {
+        inFlight.forEach { it.fail(cause, log) }
+    }
+
     fun openForUserFrames() {
         userGate.complete(Unit)
     }
@@ -72,6 +85,7 @@ internal class FrameWriter(
                 while (batch.size < MAX_BATCH && !closeSent()) {
                     batch += control.tryReceive().getOrNull() ?: userFramesReady()?.tryReceive()?.getOrNull() ?: break
                 }
+                inFlight = batch.toList()
                 for (out in batch) session.write(out.frame)
                 session.flush()
                 for (out in batch) {
@@ -79,6 +93,7 @@ internal class FrameWriter(
                     if (out.frame.opcode == Opcode.CLOSE) closeWritten.complete(Unit)
                 }
                 batch.clear()
+                inFlight = emptyList()
             }
         } catch (e: CancellationException) {
             val cause = dev.parley.ConnectionClosedException(null, e)

@@ -101,8 +101,8 @@ class ConnectionStateMachineSpec :
                     Phase.Disconnected(0, retryScheduled = false),
                     listOf(
                         Effect.SendClose(4002, ""),
-                        Effect.ReleaseTransport,
                         Effect.FailQueued(DisconnectReason.ClosedByPeer(4002, "bye")),
+                        Effect.ReleaseTransport,
                         Effect.CallOnDisconnect(DisconnectReason.ClosedByPeer(4002, "bye"), userClosed = false),
                     ),
                 ),
@@ -113,8 +113,8 @@ class ConnectionStateMachineSpec :
                     Phase.Disconnected(0, retryScheduled = false),
                     listOf(
                         Effect.SendClose(1007, ""),
-                        Effect.ReleaseTransport,
                         Effect.FailQueued(DisconnectReason.ProtocolViolation(1007, "bad")),
+                        Effect.ReleaseTransport,
                         Effect.CallOnDisconnect(DisconnectReason.ProtocolViolation(1007, "bad"), userClosed = false),
                     ),
                 ),
@@ -123,7 +123,7 @@ class ConnectionStateMachineSpec :
                     Phase.Connected(0),
                     Event.TransportLost(lost),
                     Phase.Disconnected(0, retryScheduled = false),
-                    listOf(Effect.ReleaseTransport, Effect.FailQueued(lost), Effect.CallOnDisconnect(lost, false)),
+                    listOf(Effect.FailQueued(lost), Effect.ReleaseTransport, Effect.CallOnDisconnect(lost, false)),
                 ),
                 Row(
                     "a stable connection resets the failure count",
@@ -137,8 +137,8 @@ class ConnectionStateMachineSpec :
                     Event.PeerClosed(1000, ""),
                     Phase.Disconnected(0, retryScheduled = false),
                     listOf(
-                        Effect.ReleaseTransport,
                         Effect.FailQueued(DisconnectReason.ClosedLocally(1000, "bye", acknowledged = true)),
+                        Effect.ReleaseTransport,
                         Effect.CallOnDisconnect(DisconnectReason.ClosedLocally(1000, "bye", acknowledged = true), true),
                     ),
                 ),
@@ -148,8 +148,8 @@ class ConnectionStateMachineSpec :
                     Event.CloseTimedOut,
                     Phase.Disconnected(0, retryScheduled = false),
                     listOf(
-                        Effect.ReleaseTransport,
                         Effect.FailQueued(DisconnectReason.ByHandler("done", 4000, acknowledged = false)),
+                        Effect.ReleaseTransport,
                         Effect.CallOnDisconnect(DisconnectReason.ByHandler("done", 4000, acknowledged = false), false),
                     ),
                 ),

@@ -22,6 +22,10 @@ import io.ktor.websocket.ProtocolViolationException
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineName
+import kotlinx.coroutines.ExperimentalCoroutinesApi
+import kotlinx.coroutines.async
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.selects.select
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
@@ -33,6 +37,7 @@ import kotlinx.coroutines.cancel
 import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.launch
+import java.io.EOFException
 import java.io.IOException
 import java.security.MessageDigest
 import java.util.Base64
@@ -157,53 +162,51 @@ internal class KtorTransport(
         /** Set once our close frame is handed to Ktor, whose writer then closes the outgoing channel by design. */
         private var closeWritten = false
 
+        /**
+         * Completed with the failure once the inbound side has ended. Ktor's writer can stay stuck on a socket the
+         * peer has reset (its flush never returns), so writes and flushes race against this to fail promptly.
+         */
+        private val ended = CompletableDeferred<Throwable>()
+
         override suspend fun receive(): WireFrame? {
             val result = session.incoming.receiveCatching()
-            val frame =
-                result.getOrNull() ?: return when (val cause = result.exceptionOrNull()) {
-                    null -> null
-
-                    // Ktor's raw session has already sent its own close frame for these two.
-                    is FrameTooBigException -> throw TransportProtocolException(
-                        CloseCodes.MESSAGE_TOO_BIG,
-                        cause.message,
-                        cause,
-                        closeSent = true,
-                    )
-
-                    is ProtocolViolationException -> throw TransportProtocolException(
-                        CloseCodes.PROTOCOL_ERROR,
-                        cause.message,
-                        cause,
-                        closeSent = true,
-                    )
-
-                    else -> throw cause.unlessOurCancellation()
-                }
+            val frame = result.getOrNull()
+            if (frame == null) {
+                val failure = receiveFailure(result.exceptionOrNull())
+                ended.complete(failure ?: EOFException("the peer closed the connection"))
+                if (failure != null) throw failure
+                return null
+            }
             val opcode =
                 when (frame.frameType) {
-                    FrameType.TEXT, FrameType.BINARY -> {
-                        val continuation = midMessage
-                        midMessage = !frame.fin
-                        if (continuation) {
-                            Opcode.CONTINUATION
-                        } else if (frame.frameType ==
-                            FrameType.TEXT
-                        ) {
-                            Opcode.TEXT
-                        } else {
-                            Opcode.BINARY
-                        }
-                    }
-
+                    FrameType.TEXT, FrameType.BINARY -> dataOpcode(frame)
                     FrameType.CLOSE -> Opcode.CLOSE
-
                     FrameType.PING -> Opcode.PING
-
                     FrameType.PONG -> Opcode.PONG
                 }
             val rsv = (if (frame.rsv1) 4 else 0) or (if (frame.rsv2) 2 else 0) or (if (frame.rsv3) 1 else 0)
             return WireFrame(opcode, frame.data, frame.fin, rsv)
+        }
+
+        private suspend fun receiveFailure(cause: Throwable?): Throwable? =
+            when (cause) {
+                null -> null
+                // Ktor's raw session has already queued its own close frame for these two.
+                is FrameTooBigException ->
+                    TransportProtocolException(CloseCodes.MESSAGE_TOO_BIG, cause.message, cause, closeSent = true)
+                is ProtocolViolationException ->
+                    TransportProtocolException(CloseCodes.PROTOCOL_ERROR, cause.message, cause, closeSent = true)
+                else -> cause.unlessOurCancellation()
+            }
+
+        private fun dataOpcode(frame: Frame): Opcode {
+            val continuation = midMessage
+            midMessage = !frame.fin
+            return when {
+                continuation -> Opcode.CONTINUATION
+                frame.frameType == FrameType.TEXT -> Opcode.TEXT
+                else -> Opcode.BINARY
+            }
         }
 
         override suspend fun write(frame: WireFrame) {
@@ -216,24 +219,43 @@ internal class KtorTransport(
                     Opcode.PONG -> FrameType.PONG
                 }
             if (frame.opcode == Opcode.CLOSE) closeWritten = true
-            try {
-                session.outgoing.send(Frame.byType(frame.fin, type, frame.payload, false, false, false))
-            } catch (e: Throwable) {
-                throw e.unlessOurCancellation()
-            }
+            val ktorFrame = Frame.byType(frame.fin, type, frame.payload, false, false, false)
+            // Fast path: room in the bounded outgoing channel means no waiting, so nothing to race.
+            if (session.outgoing.trySend(ktorFrame).isSuccess) return
+            untilEnded { session.outgoing.send(ktorFrame) }
         }
 
         override suspend fun flush() {
-            try {
-                session.flush()
-            } catch (e: Throwable) {
-                throw e.unlessOurCancellation()
-            }
+            untilEnded { session.flush() }
             // Ktor's flush returns normally when its writer has already died; outgoing closed without our close frame
             // means the frames may not have reached the socket.
             @OptIn(DelicateCoroutinesApi::class)
             if (!closeWritten && session.outgoing.isClosedForSend) {
                 throw IOException("the connection closed before the frames were flushed")
+            }
+        }
+
+        /** Runs [block] unless the connection ends first; then fails with the reason it ended. */
+        private suspend fun untilEnded(block: suspend () -> Unit) {
+            if (ended.isCompleted) {
+                @OptIn(ExperimentalCoroutinesApi::class)
+                throw IOException("connection lost", ended.getCompleted())
+            }
+            try {
+                coroutineScope {
+                    val work = async { block() }
+                    select<Unit> {
+                        work.onAwait { }
+                        ended.onAwait { cause ->
+                            work.cancel()
+                            throw IOException("connection lost before the frames were written", cause)
+                        }
+                    }
+                }
+            } catch (e: IOException) {
+                throw e
+            } catch (e: Throwable) {
+                throw e.unlessOurCancellation()
             }
         }
 
