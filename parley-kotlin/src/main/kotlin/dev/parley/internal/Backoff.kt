@@ -16,6 +16,7 @@ internal fun backoffDelay(policy: ReconnectPolicy, attempt: Int, random: Random)
     val exponent = attempt.coerceIn(0, 62)
     // Shift only while the result stays under max; past that the cap applies anyway.
     val capped = if (base > (max shr exponent)) max else (base shl exponent).coerceAtMost(max)
-    val half = (capped / 2).coerceAtLeast(1)
-    return (half + random.nextLong(1, half + 1)).coerceAtMost(max.coerceAtLeast(2)).milliseconds
+    // Equal jitter: uniform in (d/2, d], never above the cap; d = 1 ms gives exactly 1 ms.
+    val half = capped / 2
+    return (half + random.nextLong(1, capped - half + 1)).milliseconds
 }
