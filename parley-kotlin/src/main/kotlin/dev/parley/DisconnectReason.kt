@@ -99,6 +99,17 @@ public sealed class DisconnectReason {
     ) : DisconnectReason()
 
     /**
+     * The heartbeat pinged and neither the matching pong nor any other frame arrived within [pongTimeout]: the link is
+     * presumed dead (a silent peer, a half-open TCP connection, a NAT that forgot the flow), so the socket was aborted
+     * without a close handshake.
+     *
+     * @property pongTimeout the limit that was exceeded ([HeartbeatPolicy.pongTimeout]).
+     */
+    public data class HeartbeatTimedOut(
+        val pongTimeout: Duration,
+    ) : DisconnectReason()
+
+    /**
      * The connection broke: the peer dropped TCP without a close frame, or a read or write failed.
      *
      * @property cause the failure as the transport reported it; for an abrupt end of stream an `java.io.EOFException`.

@@ -3,6 +3,7 @@ package dev.parley
 import dev.parley.internal.ConnectionLoop
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Deferred
+import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.StateFlow
 
 /**
@@ -25,6 +26,16 @@ public interface ParleyClient {
 
     /** The current [ConnectionState]. It never completes; it ends at [ConnectionState.Stopped]. */
     public val state: StateFlow<ConnectionState>
+
+    /**
+     * What happens to the client, as it happens: connecting, connected, disconnected with the reason, reconnect
+     * scheduled with the delay, heartbeat timeout, frame dropped, handler failure, stopped. A hot flow: collectors see
+     * events from when they start; one that falls more than 256 events behind loses the oldest.
+     */
+    public val events: Flow<ParleyEvent>
+
+    /** A snapshot of health and traffic counters; cheap, never waits on the connection. */
+    public fun metrics(): ParleyMetrics
 
     /**
      * Sends [frame] and suspends until it has been written and flushed to the connection.

@@ -28,12 +28,18 @@ public interface ParleyHandler<S> {
 
     /**
      * Called for each whole inbound message ([Frame.Text] or [Frame.Binary], reassembled if fragmented and validated as
-     * UTF-8), and for each [Frame.Pong].
+     * UTF-8), and, through the default [onPong], for each [Frame.Pong].
      */
     public suspend fun onFrame(frame: Frame, state: S): HandlerAction<S> = HandlerAction.Ok(state)
 
     /** Called for each inbound ping, after Parley has already queued the pong with the same payload. */
     public suspend fun onPing(payload: ByteArray, state: S): HandlerAction<S> = HandlerAction.Ok(state)
+
+    /**
+     * Called for each inbound pong except those answering the heartbeat's own pings (which Parley consumes to measure
+     * latency). The default hands it to [onFrame] as a [Frame.Pong], as Elixir Parley did.
+     */
+    public suspend fun onPong(payload: ByteArray, state: S): HandlerAction<S> = onFrame(Frame.Pong(payload), state)
 
     /**
      * Called for each message given to [ParleyClient.tell], in every state but [ConnectionState.Stopped]. No message

@@ -25,6 +25,8 @@ public class ParleyOptions internal constructor(
     public val closeTimeout: Duration,
     /** Automatic reconnection, or `null` for none (Parley's default). */
     public val reconnect: ReconnectPolicy?,
+    /** Dead-connection detection with pings, or `null` for none (the default). */
+    public val heartbeat: HeartbeatPolicy?,
     /** Capacity of the send queue in frames. */
     public val sendQueueCapacity: Int,
     /** What [ParleyClient.send] does when the queue is full. */
@@ -45,7 +47,7 @@ public class ParleyOptions internal constructor(
             "$k: ${if (k.lowercase() in sensitiveHeaders) "██" else v}"
         }
         return "ParleyOptions(name=$name, uri=$uri, headers=[$shownHeaders], subprotocols=$subprotocols, " +
-            "connectTimeout=$connectTimeout, closeTimeout=$closeTimeout, reconnect=$reconnect, " +
+            "connectTimeout=$connectTimeout, closeTimeout=$closeTimeout, reconnect=$reconnect, heartbeat=$heartbeat, " +
             "sendQueueCapacity=$sendQueueCapacity, sendOverflow=$sendOverflow, maxFrameSize=$maxFrameSize, tls=$tls)"
     }
 
@@ -68,6 +70,9 @@ public class ParleyOptions internal constructor(
 
         /** Automatic reconnection; `null` (the default) for none. Set it with [reconnect]. */
         public var reconnect: ReconnectPolicy? = null
+
+        /** Dead-connection detection; `null` (the default) for none. Set it with [heartbeat]. */
+        public var heartbeat: HeartbeatPolicy? = null
 
         /** Capacity of the send queue in frames (default 1024). */
         public var sendQueueCapacity: Int = 1024
@@ -104,6 +109,11 @@ public class ParleyOptions internal constructor(
             reconnect = ReconnectPolicy.Builder().apply(configure).build()
         }
 
+        /** Turns on the heartbeat with 15 s interval and 10 s pong timeout, adjusted by [configure]. */
+        public fun heartbeat(configure: HeartbeatPolicy.Builder.() -> Unit = {}) {
+            heartbeat = HeartbeatPolicy.Builder().apply(configure).build()
+        }
+
         /** Validates and freezes the options. @throws IllegalArgumentException naming the bad option. */
         public fun build(): ParleyOptions {
             val uri = parseUrl(url)
@@ -128,6 +138,7 @@ public class ParleyOptions internal constructor(
                 connectTimeout = connectTimeout,
                 closeTimeout = closeTimeout,
                 reconnect = reconnect,
+                heartbeat = heartbeat,
                 sendQueueCapacity = sendQueueCapacity,
                 sendOverflow = sendOverflow,
                 maxFrameSize = maxFrameSize,

@@ -25,7 +25,9 @@ public final class DisconnectInfo {
         /** An inbound message exceeded the size limit; Parley closed with 1009. */
         MESSAGE_TOO_BIG,
         /** The connection broke without a close frame, or a read or write failed: {@link #cause()}. */
-        TRANSPORT_FAILED
+        TRANSPORT_FAILED,
+        /** The heartbeat saw no pong and no other frame in time after a ping; the socket was aborted. */
+        HEARTBEAT_TIMEOUT
     }
 
     private final Kind kind;

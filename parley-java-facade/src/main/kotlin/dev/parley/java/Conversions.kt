@@ -83,5 +83,7 @@ internal fun DisconnectReason.toJava(): DisconnectInfo {
         is DisconnectReason.MessageTooBig -> info(DisconnectInfo.Kind.MESSAGE_TOO_BIG, CloseCodes.MESSAGE_TOO_BIG)
 
         is DisconnectReason.TransportFailed -> info(DisconnectInfo.Kind.TRANSPORT_FAILED, cause = cause)
+
+        is DisconnectReason.HeartbeatTimedOut -> info(DisconnectInfo.Kind.HEARTBEAT_TIMEOUT)
     }
 }

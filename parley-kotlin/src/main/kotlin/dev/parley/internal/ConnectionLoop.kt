@@ -1,7 +1,6 @@
 package dev.parley.internal
 
 import dev.parley.ClientStoppedException
-import dev.parley.CloseCodes
 import dev.parley.ConnectFailedException
 import dev.parley.ConnectionClosedException
 import dev.parley.ConnectionState
@@ -12,20 +11,17 @@ import dev.parley.HandlerAction
 import dev.parley.InitResult
 import dev.parley.NotConnectedException
 import dev.parley.ParleyClient
-import dev.parley.ParleyException
+import dev.parley.ParleyEvent
 import dev.parley.ParleyHandler
 import dev.parley.ParleyOptions
+import dev.parley.ReconnectPolicy
 import dev.parley.RetriesExhaustedException
-import dev.parley.SendOverflow
-import dev.parley.SendQueueFullException
-import dev.parley.SendResult
 import dev.parley.StopReason
 import dev.parley.internal.transport.HandshakeRejectedException
 import dev.parley.internal.transport.KtorTransport
 import dev.parley.internal.transport.Opcode
 import dev.parley.internal.transport.OpenRequest
 import dev.parley.internal.transport.Transport
-import dev.parley.internal.transport.TransportProtocolException
 import dev.parley.internal.transport.TransportSession
 import dev.parley.internal.transport.WireFrame
 import kotlinx.coroutines.CancellationException
@@ -39,55 +35,41 @@ import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancelChildren
 import kotlinx.coroutines.channels.Channel
-import kotlinx.coroutines.channels.ClosedSendChannelException
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.delay
-import kotlinx.coroutines.flow.MutableStateFlow
-import kotlinx.coroutines.flow.StateFlow
-import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.selects.select
 import kotlinx.coroutines.withTimeoutOrNull
 import org.slf4j.LoggerFactory
+import java.time.Instant
 import kotlin.random.Random
-import kotlin.time.Duration.Companion.milliseconds
+import kotlin.time.Duration
 
 /**
  * The one coroutine that owns a client's connection: it runs the [transition] table, executes its effects, calls the
- * handler one callback at a time, and publishes [state]. Everything mutable below is touched only by that coroutine,
- * except the channels, which are how other threads talk to it.
+ * handler one callback at a time, and publishes the state. Everything mutable here is touched only by that coroutine;
+ * callers reach it through [ClientShared]'s channels, and its helpers (attempt, session, timers) through [events].
  */
 internal class ConnectionLoop<S> private constructor(
     private val handler: ParleyHandler<S>,
     private var userState: S,
-    private val options: ParleyOptions,
+    private val shared: ClientShared,
     private val transport: Transport,
     private val random: Random,
-) : ParleyClient {
-    override val name: String get() = options.name
-    private val log = LoggerFactory.getLogger("dev.parley.Parley.${options.name}")
-
-    /** Starts as Connecting: a client connects as soon as it starts, so frames sent right away are queued. */
-    private val mutableState = MutableStateFlow<ConnectionState>(ConnectionState.Connecting(0))
-    override val state: StateFlow<ConnectionState> = mutableState.asStateFlow()
-
-    /** User frames, bounded. Whatever is left in it when the client stops is failed by onUndeliveredElement. */
-    private val sendQueue =
-        Channel<Outbound>(options.sendQueueCapacity) { it.fail(ClientStoppedException(stopReason), log) }
-
-    /** Commands and tell() messages from callers, bounded like the send queue. */
-    private val mailbox = Channel<Command>(options.sendQueueCapacity)
+    private val clock: Clock,
+) {
+    private val options = shared.options
+    private val log = shared.log
+    private val telemetry = shared.telemetry
 
     /**
-     * Facts from the loop's helpers (attempt, reader, writer, timers). Each helper sends a handful at most and then
-     * ends or waits on the loop, so the capacity only decides how far a reader may run ahead of the handler.
+     * Facts from the loop's helpers. Each helper sends a handful at most and then ends or waits on the loop, so the
+     * capacity only decides how far a reader may run ahead of the handler.
      */
     private val events = Channel<Tagged>(EVENT_CAPACITY)
 
     private var phase: Phase = Phase.Disconnected(0, retryScheduled = false)
-    private var lastReason: DisconnectReason? = null
-    private var nextAttemptIn: kotlin.time.Duration? = null
-    private var stopReason: StopReason? = null
+    private var nextAttemptIn: Duration? = null
 
     /** Bumped whenever a connection or attempt ends, so late events from its helpers are recognised and dropped. */
     private var generation = 0L
@@ -95,11 +77,8 @@ internal class ConnectionLoop<S> private constructor(
     /** The running connection attempt, or `null`. */
     private var attempt: Job? = null
 
-    /** The open connection and its helpers, or `null` outside Connected and Closing. */
-    private var session: TransportSession? = null
-    private var sessionJob: Job? = null
-    private var writer: FrameWriter? = null
-    private var control: Channel<Outbound>? = null
+    /** The open connection, or `null` outside Connected and Closing. */
+    private var session: LiveSession? = null
 
     /** The timer of the current phase (retry, stable or close), or `null`. */
     private var timer: Job? = null
@@ -111,89 +90,13 @@ internal class ConnectionLoop<S> private constructor(
     private lateinit var loopScope: CoroutineScope
 
     /** A close frame was queued in the step being executed, so releasing the socket waits briefly for it. */
-    private var closeToFlush = false
+    private var closeQueued = false
 
     /** A connect() that arrived during the close handshake, to be honoured once it ends. */
     private var connectAfterClose = false
-    private lateinit var job: Job
 
-    // ---- public API (any thread) ----
-
-    override suspend fun send(frame: Frame) {
-        val out = Outbound(frame.toWire(), CompletableDeferred())
-        rejection()?.let { throw it }
-        if (options.sendOverflow == SendOverflow.FAIL) {
-            val result = sendQueue.trySend(out)
-            if (result.isClosed) throw ClientStoppedException(stopReason)
-            if (result.isFailure) throw SendQueueFullException(options.sendQueueCapacity)
-        } else {
-            try {
-                sendQueue.send(out)
-            } catch (e: ClosedSendChannelException) {
-                throw ClientStoppedException(stopReason)
-            }
-        }
-        out.written!!.await()
-    }
-
-    override fun trySend(frame: Frame): SendResult {
-        rejection()?.let { return SendResult.Rejected(it) }
-        val out = Outbound(frame.toWire(), CompletableDeferred(), detached = true)
-        val result = sendQueue.trySend(out)
-        return when {
-            result.isSuccess -> SendResult.Enqueued(out.written!!)
-            result.isClosed -> SendResult.Rejected(ClientStoppedException(stopReason))
-            else -> SendResult.Rejected(SendQueueFullException(options.sendQueueCapacity))
-        }
-    }
-
-    private fun rejection(): ParleyException? = when (val s = mutableState.value) {
-        is ConnectionState.Disconnected -> NotConnectedException()
-        is ConnectionState.Stopped -> ClientStoppedException(s.reason)
-        else -> null
-    }
-
-    override suspend fun connect() {
-        val reply = CompletableDeferred<Unit>()
-        command(Command.Connect(reply))
-        reply.await()
-    }
-
-    override suspend fun disconnect(code: Int, reason: String) {
-        require(CloseCodes.isSendable(code)) { "close code $code may not be sent in a close frame" }
-        require(reason.toByteArray(Charsets.UTF_8).size <= MAX_CLOSE_REASON) {
-            "close reason must be at most $MAX_CLOSE_REASON bytes in UTF-8"
-        }
-        if (mutableState.value is ConnectionState.Stopped) return
-        val reply = CompletableDeferred<Unit>()
-        try {
-            mailbox.send(Command.Disconnect(PendingClose(code, reason, byHandler = false, handlerReason = null), reply))
-        } catch (e: ClosedSendChannelException) {
-            return
-        }
-        reply.await()
-    }
-
-    override suspend fun stop() {
-        try {
-            mailbox.send(Command.Stop)
-        } catch (e: ClosedSendChannelException) {
-            // Already stopping or stopped.
-        }
-        job.join()
-    }
-
-    override fun tell(message: Any): Boolean = mailbox.trySend(Command.Info(message)).isSuccess
-
-    private suspend fun command(command: Command.Connect) {
-        try {
-            mailbox.send(command)
-        } catch (e: ClosedSendChannelException) {
-            throw ClientStoppedException(stopReason)
-        }
-    }
-
-    // ---- the loop (owner coroutine only) ----
+    /** Whether a connection has been opened before: the next one counts as a reconnect. */
+    private var connectedBefore = false
 
     private suspend fun run() {
         var failure: Throwable? = null
@@ -207,7 +110,7 @@ internal class ConnectionLoop<S> private constructor(
                 coroutineContext.cancelChildren()
             }
         } catch (e: CancellationException) {
-            if (phase !is Phase.Stopped) phase = Phase.Stopped(StopReason.Cancelled(e)).also { stopReason = it.reason }
+            if (phase !is Phase.Stopped) phase = Phase.Stopped(StopReason.Cancelled(e))
             throw e
         } finally {
             failure = terminate()
@@ -228,14 +131,11 @@ internal class ConnectionLoop<S> private constructor(
         val draining = phase is Phase.Disconnected || phase is Phase.Closing
         select {
             events.onReceive { tagged -> if (tagged.generation == generation) onEvent(tagged.event) }
-            mailbox.onReceive { onCommand(it) }
+            shared.mailbox.onReceive { onCommand(it) }
             // Nobody writes while down or closing, so frames queued then are answered here rather than left waiting.
             if (draining) {
-                sendQueue.onReceive {
-                    it.fail(
-                        if (phase is Phase.Closing) ConnectionClosedException(null) else NotConnectedException(),
-                        log,
-                    )
+                shared.sendQueue.onReceive {
+                    it.fail(if (phase is Phase.Closing) ConnectionClosedException(null) else NotConnectedException())
                 }
             }
         }
@@ -278,29 +178,30 @@ internal class ConnectionLoop<S> private constructor(
         when (event) {
             is InboundEvent -> onInbound(event.inbound)
             is Opened -> opened(event.session)
+            HeartbeatDue -> onHeartbeatDue()
             else -> fire(event)
         }
     }
 
     private suspend fun onInbound(inbound: Inbound) {
+        val live = session?.takeIf { phase is Phase.Connected }
         when (inbound) {
-            is Inbound.Message -> if (phase is Phase.Connected) {
-                onHandlerAction {
-                    handler.onFrame(inbound.frame, userState)
-                }
-            }
+            is Inbound.Message -> if (live != null) onHandlerAction { handler.onFrame(inbound.frame, userState) }
 
-            is Inbound.Pong -> if (phase is Phase.Connected) {
-                onHandlerAction {
-                    handler.onFrame(Frame.Pong(inbound.payload), userState)
+            is Inbound.Pong -> {
+                val rtt = live?.heartbeat?.onPong(inbound.payload)
+                if (rtt != null) {
+                    telemetry.recordRoundTrip(rtt)
+                } else if (live != null) {
+                    onHandlerAction { handler.onPong(inbound.payload, userState) }
                 }
             }
 
             is Inbound.Ping ->
-                if (phase is Phase.Connected) {
+                if (live != null) {
                     // RFC 6455 §5.5.2: answer before anything else; a full control queue may drop a pong (only the
                     // latest ping needs one), never block the loop.
-                    control?.trySend(Outbound(WireFrame(Opcode.PONG, inbound.payload), null))
+                    live.offerControl(WireFrame(Opcode.PONG, inbound.payload))
                     onHandlerAction { handler.onPing(inbound.payload, userState) }
                 }
 
@@ -309,6 +210,27 @@ internal class ConnectionLoop<S> private constructor(
             is Inbound.Violation -> {
                 log.warn("closing with {}: {}", inbound.closeCode, inbound.reason)
                 fire(Event.Violated(inbound.reason, inbound.closeCode))
+            }
+        }
+    }
+
+    private suspend fun onHeartbeatDue() {
+        val live = session?.takeIf { phase is Phase.Connected } ?: return
+        val heartbeat = live.heartbeat ?: return
+        when (val next = heartbeat.onDue()) {
+            is Heartbeat.Next.Wait -> live.scheduleHeartbeat(next.delay)
+
+            is Heartbeat.Next.Ping -> {
+                live.offerControl(WireFrame(Opcode.PING, next.payload))
+                live.scheduleHeartbeat(next.delay)
+            }
+
+            Heartbeat.Next.Dead -> {
+                val timeout = options.heartbeat!!.pongTimeout
+                telemetry.missedPongs.incrementAndGet()
+                telemetry.emit(ParleyEvent.HeartbeatTimedOut(timeout))
+                log.warn("no pong or other frame within {} of a ping: the connection is dead", timeout)
+                fire(Event.HeartbeatTimedOut(DisconnectReason.HeartbeatTimedOut(timeout)))
             }
         }
     }
@@ -329,11 +251,14 @@ internal class ConnectionLoop<S> private constructor(
         }
         log.debug("{} + {} -> {}", previous, event, phase)
         // Publish Disconnected once, with the reason the handler is about to hear.
-        step.effects.firstNotNullOfOrNull { it as? Effect.CallOnDisconnect }?.let { lastReason = it.reason }
+        step.effects.firstNotNullOfOrNull { it as? Effect.CallOnDisconnect }?.let { shared.lastReason = it.reason }
         // A scheduled retry publishes itself, with its delay.
         if (step.effects.none { it is Effect.ScheduleRetry }) publish()
+        if (phase is Phase.Connecting && previous !is Phase.Connecting) {
+            telemetry.emit(ParleyEvent.Connecting((phase as Phase.Connecting).failures))
+        }
         for (effect in step.effects) run(effect)
-        closeToFlush = false
+        closeQueued = false
     }
 
     private suspend fun run(effect: Effect) {
@@ -350,33 +275,33 @@ internal class ConnectionLoop<S> private constructor(
 
             is Effect.CallOnDisconnect -> callOnDisconnect(effect)
 
-            is Effect.SendClose -> {
-                val payload = closePayload(effect.code, effect.reason)
-                closeToFlush = control?.trySend(Outbound(WireFrame(Opcode.CLOSE, payload), null))?.isSuccess == true
-            }
+            is Effect.SendClose ->
+                closeQueued = session?.offerControl(closeFrame(effect.code, effect.reason)) == true
 
-            Effect.ReleaseTransport -> releaseTransport()
+            Effect.ReleaseTransport -> releaseSession(abort = false)
+
+            Effect.AbortTransport -> releaseSession(abort = true)
 
             Effect.StartCloseTimer -> startTimer(options.closeTimeout, Event.CloseTimedOut)
 
             Effect.StartStableTimer -> options.reconnect?.let { startTimer(it.stableAfter, Event.Stable) }
 
             is Effect.ScheduleRetry -> {
-                val policy = options.reconnect ?: dev.parley.ReconnectPolicy.DEFAULT
-                val delay = backoffDelay(policy, effect.attempt, random)
+                val delay = backoffDelay(options.reconnect ?: ReconnectPolicy.DEFAULT, effect.attempt, random)
                 nextAttemptIn = delay
                 log.info("reconnecting in {} (attempt {})", delay, effect.attempt + 1)
+                telemetry.emit(ParleyEvent.ReconnectScheduled(delay, effect.attempt + 1))
                 startTimer(delay, Event.RetryDue)
                 publish()
             }
 
             is Effect.FailQueued -> failQueued(effect.reason)
 
-            is Effect.Terminate -> stopReason = effect.reason
+            is Effect.Terminate -> shared.stopReason = effect.reason
         }
     }
 
-    private fun startTimer(after: kotlin.time.Duration, event: Event) {
+    private fun startTimer(after: Duration, event: Event) {
         timer?.cancel()
         val tag = Tagged(generation, event)
         timer =
@@ -390,107 +315,80 @@ internal class ConnectionLoop<S> private constructor(
         generation++
         val tag = generation
         val request = OpenRequest(options.uri, options.headers, options.subprotocols, options.maxFrameSize)
-        log.info("connecting to {}", options.uri)
+        log.info("connecting to {}", options.uri.withoutQuery())
+        if (log.isDebugEnabled) {
+            log.debug("upgrade headers: {}", redact(options.headers.groupBy({ it.first }, { it.second })))
+        }
         attempt =
             loopScope.launch {
-                val outcome: Any =
-                    try {
-                        withTimeoutOrNull(options.connectTimeout) { transport.open(request) }
-                            ?: DisconnectReason.ConnectTimedOut(options.connectTimeout)
-                    } catch (e: CancellationException) {
-                        throw e
-                    } catch (e: HandshakeRejectedException) {
-                        DisconnectReason.HandshakeRejected(e.status, redact(e.headers), e.message ?: "")
-                    } catch (e: Throwable) {
-                        if (e.isConnectTimeout()) {
-                            DisconnectReason.ConnectTimedOut(options.connectTimeout)
-                        } else {
-                            DisconnectReason.ConnectFailed(e)
-                        }
-                    }
+                val outcome = openOnce(request)
                 try {
-                    events.send(
-                        Tagged(
-                            tag,
-                            if (outcome is TransportSession) {
-                                Opened(
-                                    outcome,
-                                )
-                            } else {
-                                Event.AttemptFailed(outcome as DisconnectReason)
-                            },
-                        ),
-                    )
+                    events.send(Tagged(tag, outcome))
                 } catch (e: Throwable) {
-                    (outcome as? TransportSession)?.abort()
+                    (outcome as? Opened)?.session?.abort()
                     throw e
                 }
             }
     }
 
-    private suspend fun opened(s: TransportSession) {
+    /** One attempt, bounded as a whole by the connect timeout: an [Opened] session or an [Event.AttemptFailed]. */
+    private suspend fun openOnce(request: OpenRequest): Event = try {
+        withTimeoutOrNull(options.connectTimeout) { Opened(transport.open(request)) }
+            ?: Event.AttemptFailed(DisconnectReason.ConnectTimedOut(options.connectTimeout))
+    } catch (e: CancellationException) {
+        throw e
+    } catch (e: HandshakeRejectedException) {
+        Event.AttemptFailed(DisconnectReason.HandshakeRejected(e.status, redact(e.headers), e.message ?: ""))
+    } catch (e: Throwable) {
+        val timedOut = generateSequence(e) { it.cause }.any { it.javaClass.simpleName.contains("ConnectTimeout") }
+        val reason =
+            if (timedOut) {
+                DisconnectReason.ConnectTimedOut(
+                    options.connectTimeout,
+                )
+            } else {
+                DisconnectReason.ConnectFailed(e)
+            }
+        Event.AttemptFailed(reason)
+    }
+
+    private suspend fun opened(transportSession: TransportSession) {
         if (phase !is Phase.Connecting) {
-            s.abort()
+            transportSession.abort()
             return
         }
         attempt = null
-        val controlChannel = Channel<Outbound>(options.sendQueueCapacity)
-        val job = Job(loopScope.coroutineContext[Job])
-        val sessionScope = CoroutineScope(loopScope.coroutineContext + job)
-        val tag = generation
-        val w =
-            FrameWriter(s, controlChannel, sendQueue, log) { cause ->
-                events.send(Tagged(tag, Event.TransportLost(DisconnectReason.TransportFailed(cause))))
-            }
-        session = s
-        sessionJob = job
-        control = controlChannel
-        writer = w
-        w.start(sessionScope)
-        sessionScope.launch { readFrames(s, tag) }
-        log.info("connected to {} (subprotocol {})", options.uri, s.subprotocol)
+        val live =
+            LiveSession(
+                transportSession,
+                generation,
+                loopScope,
+                shared.sendQueue,
+                options,
+                telemetry,
+                events,
+                log,
+                clock,
+            )
+        session = live
+        telemetry.lastInboundNanos = clock.nanos()
+        live.start()
+        if (connectedBefore) telemetry.totalReconnects.incrementAndGet()
+        connectedBefore = true
+        log.info("connected to {} (subprotocol {})", options.uri.withoutQuery(), transportSession.subprotocol)
         fire(Event.Upgraded)
     }
 
-    /** The session's reader: reassembles and validates frames, then hands them to the loop one at a time. */
-    private suspend fun readFrames(s: TransportSession, tag: Long) {
-        val assembler = MessageAssembler(options.maxFrameSize)
-        while (true) {
-            val event: Event =
-                try {
-                    val frame = s.receive() ?: break
-                    val inbound = assembler.accept(frame) ?: continue
-                    events.send(Tagged(tag, InboundEvent(inbound)))
-                    if (inbound is Inbound.Close || inbound is Inbound.Violation) return
-                    continue
-                } catch (e: CancellationException) {
-                    throw e
-                } catch (e: TransportProtocolException) {
-                    val reason =
-                        if (e.closeCode == CloseCodes.MESSAGE_TOO_BIG) {
-                            DisconnectReason.MessageTooBig(options.maxFrameSize)
-                        } else {
-                            DisconnectReason.ProtocolViolation(e.closeCode, e.message ?: "protocol violation")
-                        }
-                    log.warn("closing with {}: {}", e.closeCode, reason)
-                    // A transport that already sent its close frame must not be made to send a second one.
-                    if (e.closeSent) Event.TransportLost(reason) else Event.Violated(reason, e.closeCode)
-                } catch (e: Throwable) {
-                    Event.TransportLost(DisconnectReason.TransportFailed(e))
-                }
-            events.send(Tagged(tag, event))
-            return
-        }
-        val eof = java.io.EOFException("the peer closed the connection without a close frame")
-        events.send(Tagged(tag, Event.TransportLost(DisconnectReason.TransportFailed(eof))))
-    }
-
     private suspend fun callOnConnect() {
-        val s = session ?: return
-        mutableState.value = ConnectionState.Connected(s.subprotocol, redact(s.responseHeaders))
+        val live = session ?: return
+        telemetry.connectedSince = Instant.now()
+        telemetry.stateChanged()
+        val headers = redact(live.transport.responseHeaders)
+        shared.state.value = ConnectionState.Connected(live.transport.subprotocol, headers)
+        telemetry.emit(ParleyEvent.Connected(live.transport.subprotocol))
         onHandlerAction { handler.onConnect(userState) }
         if (phase is Phase.Connected) {
-            writer?.openForUserFrames()
+            live.writer.openForUserFrames()
             connectWaiters.forEach { it.complete(Unit) }
             connectWaiters.clear()
         }
@@ -498,6 +396,7 @@ internal class ConnectionLoop<S> private constructor(
 
     private suspend fun callOnDisconnect(effect: Effect.CallOnDisconnect) {
         log.info("disconnected: {}", effect.reason)
+        telemetry.emit(ParleyEvent.Disconnected(effect.reason))
         val failed = ConnectFailedException(effect.reason)
         connectWaiters.forEach { it.completeExceptionally(failed) }
         connectWaiters.clear()
@@ -526,20 +425,16 @@ internal class ConnectionLoop<S> private constructor(
             is HandlerAction.Ok -> Unit
 
             is HandlerAction.Push -> {
-                val c = control
-                if (phase is Phase.Connected && c != null) {
-                    for (frame in action.frames) c.send(Outbound(frame.toWire(), null))
+                val live = session
+                if (phase is Phase.Connected && live != null) {
+                    for (frame in action.frames) live.push(frame.toWire())
                 } else {
-                    log.warn("push of {} frame(s) dropped: not connected ({})", action.frames.size, mutableState.value)
+                    log.warn("push of {} frame(s) dropped: not connected ({})", action.frames.size, shared.state.value)
                 }
             }
 
             is HandlerAction.Disconnect ->
-                fire(
-                    Event.CloseRequested(
-                        PendingClose(action.closeCode, "", byHandler = true, handlerReason = action.reason),
-                    ),
-                )
+                fire(Event.CloseRequested(PendingClose(action.closeCode, "", byHandler = true, action.reason)))
 
             is HandlerAction.Stop -> fire(Event.StopRequested(StopReason.ByHandler(action.reason)))
         }
@@ -552,72 +447,63 @@ internal class ConnectionLoop<S> private constructor(
         throw e
     } catch (e: Throwable) {
         log.error("handler failed; stopping", e)
+        telemetry.emit(ParleyEvent.HandlerFailed(e))
         fire(Event.StopRequested(StopReason.HandlerFailed(e)))
         null
     }
 
-    private suspend fun releaseTransport() {
-        val s = session ?: return
-        // A close frame handed to the writer in this same step (a close reply, a violation's close, the close before
-        // stopping) gets a moment to be flushed, and then a moment to leave the machine; a dead peer gets no more.
-        val w = writer
-        val stuck =
-            closeToFlush && w != null &&
-                (withTimeoutOrNull(CLOSE_FLUSH_GRACE_MS) { w.closeWritten.join() } == null || w.closeWritten.isCancelled)
+    private suspend fun releaseSession(abort: Boolean) {
+        val live = session ?: return
         generation++
-        // Lingering costs the loop nothing, and also covers a close frame the transport sent on its own.
-        if (stuck) s.abort() else s.release(CLOSE_LINGER)
-        sessionJob?.cancel()
-        control?.close()
         session = null
-        sessionJob = null
-        writer = null
-        control = null
+        live.release(closeQueued, abort)
     }
 
     private fun failQueued(reason: DisconnectReason?) {
         val cause = ConnectionClosedException(reason, (reason as? DisconnectReason.TransportFailed)?.cause)
-        // While closing (reason null) the frames already being written go out before our close frame.
-        if (reason != null) writer?.failInFlight(cause)
+        // Frames already being written are the writer's to settle: they may well reach the peer. If releasing the
+        // session cuts them off, they fail with this reason; while closing (reason null) they precede our close frame.
+        if (reason != null) session?.writer?.endReason = reason
         while (true) {
-            val out = sendQueue.tryReceive().getOrNull() ?: break
-            out.fail(cause, log)
+            val out = shared.sendQueue.tryReceive().getOrNull() ?: break
+            out.fail(cause)
         }
     }
 
     private fun publish() {
-        mutableState.value =
+        val next =
             when (val p = phase) {
-                is Phase.Disconnected -> ConnectionState.Disconnected(lastReason, nextAttemptIn, p.failures)
+                is Phase.Disconnected -> ConnectionState.Disconnected(shared.lastReason, nextAttemptIn, p.failures)
 
                 is Phase.Connecting -> ConnectionState.Connecting(p.failures)
 
                 // Connected is published by callOnConnect, which knows the session; Closing keeps it.
-                is Phase.Connected, is Phase.Closing -> mutableState.value.takeIf { it is ConnectionState.Connected }
-                    ?: return
+                is Phase.Connected, is Phase.Closing -> return
 
                 is Phase.Stopped -> ConnectionState.Stopped(p.reason)
             }
+        if (next::class != shared.state.value::class) telemetry.stateChanged()
+        shared.state.value = next
     }
 
     /** Releases everything, publishes Stopped, and returns the failure a linked scope must see, if any. */
     private fun terminate(): Throwable? {
-        val reason = stopReason ?: (phase as? Phase.Stopped)?.reason ?: StopReason.Cancelled(null)
-        stopReason = reason
+        val reason = shared.stopReason ?: (phase as? Phase.Stopped)?.reason ?: StopReason.Cancelled(null)
+        shared.stopReason = reason
         generation++
         attempt?.cancel()
         timer?.cancel()
         session?.abort()
-        sessionJob?.cancel()
-        control?.close()
-        mailbox.close()
-        sendQueue.cancel()
+        shared.mailbox.close()
+        shared.sendQueue.cancel()
         events.cancel()
         transport.close()
         val stopped = ClientStoppedException(reason)
         connectWaiters.forEach { it.completeExceptionally(stopped) }
         disconnectWaiters.forEach { it.complete(Unit) }
-        mutableState.value = ConnectionState.Stopped(reason)
+        telemetry.stateChanged()
+        shared.state.value = ConnectionState.Stopped(reason)
+        telemetry.emit(ParleyEvent.Stopped(reason))
         log.info("stopped: {}", reason)
         return when (reason) {
             is StopReason.HandlerFailed -> reason.cause
@@ -627,15 +513,11 @@ internal class ConnectionLoop<S> private constructor(
     }
 
     private fun redact(headers: Map<String, List<String>>): Map<String, List<String>> =
-        headers.mapValues { (k, v) -> if (k.lowercase() in options.sensitiveHeaders) v.map { "██" } else v }
+        headers.mapValues { (k, v) -> if (k.lowercase() in options.sensitiveHeaders) v.map { REDACTED } else v }
 
     internal companion object {
         private const val EVENT_CAPACITY = 16
-        private const val MAX_CLOSE_REASON = 123
-        private const val CLOSE_FLUSH_GRACE_MS = 1000L
-
-        /** How long a flushed close frame is given to leave the machine before its socket is closed. */
-        private val CLOSE_LINGER = 100.milliseconds
+        private const val REDACTED = "██"
 
         fun <S> start(
             parent: CoroutineScope?,
@@ -645,35 +527,19 @@ internal class ConnectionLoop<S> private constructor(
             transport: Transport = KtorTransport(options),
             dispatcher: CoroutineDispatcher = Dispatchers.Default,
             random: Random = Random.Default,
-        ): ConnectionLoop<S> {
-            val loop = ConnectionLoop(handler, initialState, options, transport, random)
-            val context = dispatcher + CoroutineName(options.name)
+            clock: Clock = Clock.SYSTEM,
+        ): ParleyClient {
+            val log = LoggerFactory.getLogger("dev.parley.Parley.${options.name}")
+            val shared = ClientShared(options, Telemetry(options.sendQueueCapacity, clock, log), log)
+            val loop = ConnectionLoop(handler, initialState, shared, transport, random, clock)
             val scope =
                 parent ?: CoroutineScope(
-                    SupervisorJob() +
-                        CoroutineExceptionHandler { _, e -> loop.log.debug("standalone client failed", e) },
+                    SupervisorJob() + CoroutineExceptionHandler { _, e -> log.debug("standalone client failed", e) },
                 )
-            loop.job = scope.launch(context) { loop.run() }
-            return loop
+            val job = scope.launch(dispatcher + CoroutineName(options.name)) { loop.run() }
+            return ClientHandle(shared, job)
         }
     }
-}
-
-private sealed class Command {
-    class Connect(
-        val reply: CompletableDeferred<Unit>,
-    ) : Command()
-
-    class Disconnect(
-        val close: PendingClose,
-        val reply: CompletableDeferred<Unit>,
-    ) : Command()
-
-    object Stop : Command()
-
-    class Info(
-        val message: Any,
-    ) : Command()
 }
 
 /** An event from a helper, tagged with the generation of the connection or attempt it belongs to. */
@@ -691,16 +557,6 @@ internal class Opened(
     val session: TransportSession,
 ) : Event()
 
-private fun closePayload(code: Int, reason: String): ByteArray {
-    if (code == CloseCodes.NO_STATUS) return ByteArray(0)
-    val text = reason.toByteArray(Charsets.UTF_8)
-    return ByteArray(2 + text.size).also {
-        it[0] = (code shr 8).toByte()
-        it[1] = code.toByte()
-        text.copyInto(it, 2)
-    }
-}
-
-private fun Throwable.isConnectTimeout(): Boolean = generateSequence(this) { it.cause }.any {
-    it is java.net.SocketTimeoutException || it.javaClass.simpleName.contains("ConnectTimeout")
-}
+/** The URI for logs: query strings often carry tokens. */
+private fun java.net.URI.withoutQuery(): String =
+    if (rawQuery == null) toString() else toString().substringBefore('?') + "?…"

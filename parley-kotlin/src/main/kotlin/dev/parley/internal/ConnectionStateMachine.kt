@@ -99,6 +99,11 @@ internal sealed class Event {
 
     object CloseTimedOut : Event()
 
+    /** The heartbeat found the connection dead. */
+    data class HeartbeatTimedOut(
+        val reason: DisconnectReason.HeartbeatTimedOut,
+    ) : Event()
+
     /** The connection stayed up for [ReconnectPolicy.stableAfter]. */
     object Stable : Event()
 
@@ -136,6 +141,9 @@ internal sealed class Effect {
 
     /** Drop the socket, after at most a short wait for frames already handed to the writer (a close reply). */
     object ReleaseTransport : Effect()
+
+    /** Drop the socket at once: the link is presumed dead, so nothing is worth waiting for. */
+    object AbortTransport : Effect()
 
     object StartCloseTimer : Effect()
 
@@ -251,6 +259,8 @@ internal fun transition(phase: Phase, event: Event, policy: ReconnectPolicy?): S
 
             is Event.TransportLost -> down(phase, event.reason, userClosed = false)
 
+            is Event.HeartbeatTimedOut -> down(phase, event.reason, userClosed = false, abort = true)
+
             Event.Stable -> Step(phase.copy(failures = 0))
 
             is Event.StopRequested ->
@@ -270,7 +280,7 @@ internal fun transition(phase: Phase, event: Event, policy: ReconnectPolicy?): S
         when (event) {
             is Event.PeerClosed -> down(phase, phase.close.outcome(acknowledged = true), !phase.close.byHandler)
 
-            is Event.TransportLost, is Event.Violated, Event.CloseTimedOut ->
+            is Event.TransportLost, is Event.Violated, Event.CloseTimedOut, is Event.HeartbeatTimedOut ->
                 down(phase, phase.close.outcome(acknowledged = false), !phase.close.byHandler)
 
             is Event.StopRequested ->
@@ -289,13 +299,14 @@ private fun down(
     userClosed: Boolean,
     closeFirst: Effect.SendClose? = null,
     releaseTransport: Boolean = true,
+    abort: Boolean = false,
 ): Step = Step(
     Phase.Disconnected(phase.failures, retryScheduled = false),
     // Queued and in-flight frames fail with the real reason before releasing the socket cancels the writer.
     listOfNotNull(
         closeFirst,
         Effect.FailQueued(reason),
-        Effect.ReleaseTransport.takeIf { releaseTransport },
+        (if (abort) Effect.AbortTransport else Effect.ReleaseTransport).takeIf { releaseTransport },
         Effect.CallOnDisconnect(reason, userClosed),
     ),
 )

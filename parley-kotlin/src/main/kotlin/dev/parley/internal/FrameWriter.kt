@@ -12,21 +12,26 @@ import kotlinx.coroutines.Job
 import kotlinx.coroutines.channels.ReceiveChannel
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.selects.select
-import org.slf4j.Logger
 
 /**
- * A frame on its way out. [written] is completed by whoever settles it: the writer once the frame is flushed, or
- * whoever fails it. `null` for frames nobody waits on (pongs, close frames, handler pushes).
+ * A frame on its way out. [written] is completed by whoever settles it first: the writer once the frame is flushed, or
+ * whoever fails it. `null` for frames nobody waits on (pongs, close frames, handler pushes). User frames carry the
+ * [book] that counts them in the queue depth and reports the failures of [detached] ones (from trySend).
  */
 internal class Outbound(
     val frame: WireFrame,
     val written: CompletableDeferred<Unit>?,
-    /** True for [dev.parley.ParleyClient.trySend]: nobody awaits it, so a failure is logged as well. */
-    val detached: Boolean = false,
+    private val book: SendBook? = null,
+    private val detached: Boolean = false,
 ) {
-    fun fail(cause: Throwable, log: Logger) {
-        val w = written ?: return
-        if (w.completeExceptionally(cause) && detached) log.warn("frame not sent ({}): {}", frame, cause.message)
+    fun succeed() {
+        if (written?.complete(Unit) == true) book?.settled()
+    }
+
+    fun fail(cause: Throwable) {
+        if (written?.completeExceptionally(cause) != true) return
+        book?.settled()
+        if (detached) book?.dropped(frame, cause)
     }
 }
 
@@ -50,7 +55,7 @@ internal class FrameWriter(
     private val session: TransportSession,
     private val control: ReceiveChannel<Outbound>,
     private val userFrames: ReceiveChannel<Outbound>,
-    private val log: Logger,
+    private val telemetry: Telemetry,
     private val onFailure: suspend (Throwable) -> Unit,
 ) {
     private val userGate = CompletableDeferred<Unit>()
@@ -59,18 +64,12 @@ internal class FrameWriter(
     val closeWritten: CompletableDeferred<Unit> = CompletableDeferred()
     private val batch = ArrayList<Outbound>(MAX_BATCH)
 
-    /** The batch being written, published for [failInFlight]; empty between batches. */
-    @Volatile
-    private var inFlight: List<Outbound> = emptyList()
-
     /**
-     * Fails the frames being written with [cause], from the loop, when the connection is going down for a known reason:
-     * the writer itself may be stuck on a dead socket and would only learn of it by being cancelled. A frame that the
-     * writer completes first keeps its success.
+     * Why the connection is going down, set by the loop before it releases the session, so that frames caught
+     * mid-write when the writer is cancelled fail with the real reason rather than a bare cancellation.
      */
-    fun failInFlight(cause: Throwable) {
-        inFlight.forEach { it.fail(cause, log) }
-    }
+    @Volatile
+    var endReason: DisconnectReason? = null
 
     fun openForUserFrames() {
         userGate.complete(Unit)
@@ -85,23 +84,26 @@ internal class FrameWriter(
                 while (batch.size < MAX_BATCH && !closeSent()) {
                     batch += control.tryReceive().getOrNull() ?: userFramesReady()?.tryReceive()?.getOrNull() ?: break
                 }
-                inFlight = batch.toList()
                 for (out in batch) session.write(out.frame)
                 session.flush()
                 for (out in batch) {
-                    out.written?.complete(Unit)
+                    telemetry.sent(out.frame.payload.size)
+                    out.succeed()
                     if (out.frame.opcode == Opcode.CLOSE) closeWritten.complete(Unit)
                 }
                 batch.clear()
-                inFlight = emptyList()
             }
         } catch (e: CancellationException) {
-            val cause = dev.parley.ConnectionClosedException(null, e)
-            batch.forEach { it.fail(cause, log) }
+            val reason = endReason
+            val cause = dev.parley.ConnectionClosedException(
+                reason,
+                (reason as? DisconnectReason.TransportFailed)?.cause ?: e,
+            )
+            batch.forEach { it.fail(cause) }
             throw e
         } catch (e: Throwable) {
             val cause = dev.parley.ConnectionClosedException(DisconnectReason.TransportFailed(e), e)
-            batch.forEach { it.fail(cause, log) }
+            batch.forEach { it.fail(cause) }
             closeWritten.completeExceptionally(e)
             onFailure(e)
         }

@@ -24,17 +24,16 @@ import kotlin.time.Duration.Companion.seconds
  * A short conversation that shows what Parley is for. With no argument it talks to its own echo server and restarts
  * that server midway; with a `ws://` or `wss://` URL it talks to that server instead.
  */
-public fun main(args: Array<String>): Unit =
-    runBlocking {
-        // A blank argument counts as none, so `-Dsample.url=` (empty) runs the offline conversation.
-        val target = args.firstOrNull { it.isNotBlank() }
-        val server = if (target == null) EchoServer().start() else null
-        try {
-            converse(target ?: server!!.url, server)
-        } finally {
-            server?.close()
-        }
+public fun main(args: Array<String>): Unit = runBlocking {
+    // A blank argument counts as none, so `-Dsample.url=` (empty) runs the offline conversation.
+    val target = args.firstOrNull { it.isNotBlank() }
+    val server = if (target == null) EchoServer().start() else null
+    try {
+        converse(target ?: server!!.url, server)
+    } finally {
+        server?.close()
     }
+}
 
 /** Prints what the server says, and hands each reply to whoever waits for one. */
 private class Printer : ParleyHandler<Int> {
@@ -45,10 +44,7 @@ private class Printer : ParleyHandler<Int> {
         return HandlerAction.Ok(state + 1)
     }
 
-    override suspend fun onFrame(
-        frame: Frame,
-        state: Int,
-    ): HandlerAction<Int> {
+    override suspend fun onFrame(frame: Frame, state: Int): HandlerAction<Int> {
         if (frame is Frame.Text) {
             say("onFrame: server said \"${frame.text}\"")
             nextReply.complete(frame.text)
@@ -56,19 +52,13 @@ private class Printer : ParleyHandler<Int> {
         return HandlerAction.Ok(state)
     }
 
-    override suspend fun onDisconnect(
-        reason: DisconnectReason,
-        state: Int,
-    ): DisconnectDecision<Int> {
+    override suspend fun onDisconnect(reason: DisconnectReason, state: Int): DisconnectDecision<Int> {
         say("onDisconnect: $reason")
         return DisconnectDecision.Default(state)
     }
 }
 
-private suspend fun converse(
-    url: String,
-    server: EchoServer?,
-) = coroutineScope {
+private suspend fun converse(url: String, server: EchoServer?) = coroutineScope {
     val printer = Printer()
     val options =
         parleyOptions {
@@ -116,14 +106,16 @@ private suspend fun converse(
     say("done")
 }
 
-private fun ConnectionState.describe(): String =
-    when (this) {
-        is ConnectionState.Connecting -> "Connecting (attempt $attempt)"
-        is ConnectionState.Connected -> "Connected"
-        is ConnectionState.Disconnected ->
-            "Disconnected (${reason?.let { it::class.simpleName }})" +
-                (nextAttemptIn?.let { " — next attempt in ${it.inWholeMilliseconds} ms" } ?: "")
-        is ConnectionState.Stopped -> "Stopped ($reason)"
-    }
+private fun ConnectionState.describe(): String = when (this) {
+    is ConnectionState.Connecting -> "Connecting (attempt $attempt)"
+
+    is ConnectionState.Connected -> "Connected"
+
+    is ConnectionState.Disconnected ->
+        "Disconnected (${reason?.let { it::class.simpleName }})" +
+            (nextAttemptIn?.let { " — next attempt in ${it.inWholeMilliseconds} ms" } ?: "")
+
+    is ConnectionState.Stopped -> "Stopped ($reason)"
+}
 
 private fun say(line: String) = println("[kotlin-sample] $line")

@@ -22,25 +22,25 @@ import io.ktor.websocket.ProtocolViolationException
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineName
-import kotlinx.coroutines.ExperimentalCoroutinesApi
-import kotlinx.coroutines.async
-import kotlinx.coroutines.coroutineScope
-import kotlinx.coroutines.selects.select
 import kotlinx.coroutines.CoroutineScope
-import kotlinx.coroutines.Dispatchers
-import kotlinx.coroutines.SupervisorJob
-import kotlinx.coroutines.delay
-import kotlin.time.Duration
 import kotlinx.coroutines.DelicateCoroutinesApi
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.ExperimentalCoroutinesApi
 import kotlinx.coroutines.Job
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.async
 import kotlinx.coroutines.cancel
+import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.selects.select
 import java.io.EOFException
 import java.io.IOException
 import java.security.MessageDigest
 import java.util.Base64
+import kotlin.time.Duration
 
 /*
  * Why a raw session: Ktor's DefaultClientWebSocketSession answers pings itself, hides pongs, decodes text leniently
@@ -188,16 +188,18 @@ internal class KtorTransport(
             return WireFrame(opcode, frame.data, frame.fin, rsv)
         }
 
-        private suspend fun receiveFailure(cause: Throwable?): Throwable? =
-            when (cause) {
-                null -> null
-                // Ktor's raw session has already queued its own close frame for these two.
-                is FrameTooBigException ->
-                    TransportProtocolException(CloseCodes.MESSAGE_TOO_BIG, cause.message, cause, closeSent = true)
-                is ProtocolViolationException ->
-                    TransportProtocolException(CloseCodes.PROTOCOL_ERROR, cause.message, cause, closeSent = true)
-                else -> cause.unlessOurCancellation()
-            }
+        private suspend fun receiveFailure(cause: Throwable?): Throwable? = when (cause) {
+            null -> null
+
+            // Ktor's raw session has already queued its own close frame for these two.
+            is FrameTooBigException ->
+                TransportProtocolException(CloseCodes.MESSAGE_TOO_BIG, cause.message, cause, closeSent = true)
+
+            is ProtocolViolationException ->
+                TransportProtocolException(CloseCodes.PROTOCOL_ERROR, cause.message, cause, closeSent = true)
+
+            else -> cause.unlessOurCancellation()
+        }
 
         private fun dataOpcode(frame: Frame): Opcode {
             val continuation = midMessage

@@ -1,0 +1,58 @@
+package dev.parley
+
+import java.time.Instant
+import kotlin.time.Duration
+
+/**
+ * A snapshot of a client's health and traffic, from [ParleyClient.metrics]. Counters are totals since the client
+ * started, across reconnections. Taking one reads a few atomic fields and never waits on the connection.
+ *
+ * @property state the state at the time of the snapshot.
+ * @property timeInState how long the client has been in [state].
+ * @property connectedSince when the current connection opened (wall clock), or `null` when not connected.
+ * @property reconnectAttempts reconnect attempts in a row since the last stable connection.
+ * @property totalReconnects connections opened after the first one.
+ * @property framesSent frames written (data and control), [bytesSent] their payload bytes.
+ * @property framesReceived frames read (data and control, before reassembly), [bytesReceived] their payload bytes.
+ * @property sendQueueDepth frames accepted by send/trySend and not yet written or failed; [sendQueueCapacity] the limit.
+ * @property missedPongs heartbeat pings that went unanswered (each dropped a connection).
+ * @property lastDisconnectReason why the last connection or attempt ended, or `null`.
+ * @property latency round-trip times from heartbeat pongs.
+ */
+public data class ParleyMetrics(
+    val state: ConnectionState,
+    val timeInState: Duration,
+    val connectedSince: Instant?,
+    val reconnectAttempts: Int,
+    val totalReconnects: Long,
+    val framesSent: Long,
+    val bytesSent: Long,
+    val framesReceived: Long,
+    val bytesReceived: Long,
+    val sendQueueDepth: Int,
+    val sendQueueCapacity: Int,
+    val missedPongs: Long,
+    val lastDisconnectReason: DisconnectReason?,
+    val latency: LatencyStats,
+)
+
+/**
+ * Round-trip times measured from matched heartbeat pongs. Percentiles and extremes cover a bounded window of recent
+ * samples (between 1,024 and 2,048 of the latest); [count] and [total] cover all samples, for rate-style metrics.
+ * Durations are `null` until the first sample.
+ */
+public data class LatencyStats(
+    val count: Long,
+    val total: Duration,
+    val last: Duration?,
+    val min: Duration?,
+    val p50: Duration?,
+    val p90: Duration?,
+    val p99: Duration?,
+    val max: Duration?,
+) {
+    public companion object {
+        /** No samples yet. */
+        public val EMPTY: LatencyStats = LatencyStats(0, Duration.ZERO, null, null, null, null, null, null)
+    }
+}

@@ -1,0 +1,158 @@
+package dev.parley.internal
+
+import dev.parley.CloseCodes
+import dev.parley.DisconnectReason
+import dev.parley.ParleyOptions
+import dev.parley.internal.transport.Opcode
+import dev.parley.internal.transport.TransportProtocolException
+import dev.parley.internal.transport.TransportSession
+import dev.parley.internal.transport.WireFrame
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.channels.ReceiveChannel
+import kotlinx.coroutines.channels.SendChannel
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withTimeoutOrNull
+import org.slf4j.Logger
+import java.io.EOFException
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.milliseconds
+
+/** The heartbeat's timer fired; the loop asks the session's [Heartbeat] what to do. */
+internal object HeartbeatDue : Event()
+
+/**
+ * One open connection and its helpers: the reader, the writer, the heartbeat timer. Created by the loop when an
+ * upgrade succeeds and released by it; every helper runs in [scope] and tags what it reports with [tag], so reports
+ * from a released session are recognised as stale and dropped.
+ */
+internal class LiveSession(
+    val transport: TransportSession,
+    private val tag: Long,
+    parent: CoroutineScope,
+    userFrames: ReceiveChannel<Outbound>,
+    private val options: ParleyOptions,
+    private val telemetry: Telemetry,
+    private val events: SendChannel<Tagged>,
+    private val log: Logger,
+    clock: Clock,
+) {
+    private val job = Job(parent.coroutineContext[Job])
+    private val scope = CoroutineScope(parent.coroutineContext + job)
+
+    /** Pongs, pushes, pings and close frames: written ahead of user frames. */
+    private val control = Channel<Outbound>(options.sendQueueCapacity)
+    val writer =
+        FrameWriter(transport, control, userFrames, telemetry) { cause ->
+            events.send(Tagged(tag, Event.TransportLost(DisconnectReason.TransportFailed(cause))))
+        }
+    val heartbeat: Heartbeat? = options.heartbeat?.let { Heartbeat(it, telemetry, clock) }
+    private var heartbeatTimer: Job? = null
+
+    fun start() {
+        writer.start(scope)
+        scope.launch { readFrames() }
+        heartbeat?.let { scheduleHeartbeat(it.start()) }
+    }
+
+    /** Queues a control frame without waiting; `false` if the control queue is full or closed. */
+    fun offerControl(frame: WireFrame): Boolean = control.trySend(Outbound(frame, null)).isSuccess
+
+    /** Queues a handler's push, waiting for room in the control queue. */
+    suspend fun push(frame: WireFrame) {
+        control.send(Outbound(frame, null))
+    }
+
+    fun scheduleHeartbeat(after: Duration) {
+        heartbeatTimer?.cancel()
+        heartbeatTimer =
+            scope.launch {
+                delay(after)
+                events.send(Tagged(tag, HeartbeatDue))
+            }
+    }
+
+    /**
+     * Lets go of the connection. When a close frame was queued in the same step ([closeQueued]) it gets a moment to be
+     * flushed and then to leave the machine; when the link is presumed dead ([abort]) nothing is waited for.
+     */
+    suspend fun release(closeQueued: Boolean, abort: Boolean) {
+        val stuck =
+            closeQueued &&
+                (
+                    withTimeoutOrNull(CLOSE_FLUSH_GRACE) { writer.closeWritten.join() } == null ||
+                        writer.closeWritten.isCancelled
+                    )
+        // Lingering costs the loop nothing, and also covers a close frame the transport sent on its own.
+        if (abort || stuck) transport.abort() else transport.release(CLOSE_LINGER)
+        job.cancel()
+        control.close()
+    }
+
+    /** Drops everything at once; for a client that is stopping. */
+    fun abort() {
+        transport.abort()
+        job.cancel()
+        control.close()
+    }
+
+    /** Reassembles and validates frames, then hands them to the loop one at a time. */
+    private suspend fun readFrames() {
+        val assembler = MessageAssembler(options.maxFrameSize)
+        val end: Event =
+            try {
+                while (true) {
+                    val frame = transport.receive() ?: break
+                    telemetry.received(frame.payload.size)
+                    if (log.isTraceEnabled) log.trace("received {}", frame)
+                    val inbound = assembler.accept(frame) ?: continue
+                    events.send(Tagged(tag, InboundEvent(inbound)))
+                    if (inbound is Inbound.Close || inbound is Inbound.Violation) return
+                }
+                Event.TransportLost(
+                    DisconnectReason.TransportFailed(
+                        EOFException("the peer closed the connection without a close frame"),
+                    ),
+                )
+            } catch (e: CancellationException) {
+                throw e
+            } catch (e: TransportProtocolException) {
+                val reason =
+                    if (e.closeCode == CloseCodes.MESSAGE_TOO_BIG) {
+                        DisconnectReason.MessageTooBig(options.maxFrameSize)
+                    } else {
+                        DisconnectReason.ProtocolViolation(e.closeCode, e.message ?: "protocol violation")
+                    }
+                log.warn("closing with {}: {}", e.closeCode, reason)
+                // A transport that already sent its close frame must not be made to send a second one.
+                if (e.closeSent) Event.TransportLost(reason) else Event.Violated(reason, e.closeCode)
+            } catch (e: Throwable) {
+                Event.TransportLost(DisconnectReason.TransportFailed(e))
+            }
+        events.send(Tagged(tag, end))
+    }
+
+    private companion object {
+        /** How long a queued close frame may take to be flushed before the socket is given up as stuck. */
+        val CLOSE_FLUSH_GRACE = 1000.milliseconds
+
+        /** How long a flushed close frame is given to leave the machine before its socket is closed. */
+        val CLOSE_LINGER = 100.milliseconds
+    }
+}
+
+/** The close frame's payload: the code in network order, then the reason; empty for 1005 ("no status"). */
+internal fun closeFrame(code: Int, reason: String): WireFrame {
+    if (code == CloseCodes.NO_STATUS) return WireFrame(Opcode.CLOSE, ByteArray(0))
+    val text = reason.toByteArray(Charsets.UTF_8)
+    val payload =
+        ByteArray(2 + text.size).also {
+            it[0] = (code shr 8).toByte()
+            it[1] = code.toByte()
+            text.copyInto(it, 2)
+        }
+    return WireFrame(Opcode.CLOSE, payload)
+}
