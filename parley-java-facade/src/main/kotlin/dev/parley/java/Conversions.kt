@@ -3,6 +3,9 @@ package dev.parley.java
 import dev.parley.CloseCodes
 import dev.parley.ConnectionState
 import dev.parley.DisconnectReason
+import dev.parley.LatencyStats
+import dev.parley.ParleyEvent
+import dev.parley.ParleyMetrics
 import dev.parley.StopReason
 import kotlin.time.toJavaDuration
 
@@ -85,5 +88,64 @@ internal fun DisconnectReason.toJava(): DisconnectInfo {
         is DisconnectReason.TransportFailed -> info(DisconnectInfo.Kind.TRANSPORT_FAILED, cause = cause)
 
         is DisconnectReason.HeartbeatTimedOut -> info(DisconnectInfo.Kind.HEARTBEAT_TIMEOUT)
+    }
+}
+
+internal fun ParleyMetrics.toJava(): ConnectionMetrics = ConnectionMetrics(
+    state.toJava(),
+    timeInState.toJavaDuration(),
+    connectedSince,
+    reconnectAttempts,
+    totalReconnects,
+    framesSent,
+    bytesSent,
+    framesReceived,
+    bytesReceived,
+    sendQueueDepth,
+    sendQueueCapacity,
+    missedPongs,
+    lastDisconnectReason?.toJava(),
+    latency.toJava(),
+)
+
+private fun LatencyStats.toJava(): ConnectionMetrics.Latency = ConnectionMetrics.Latency(
+    count,
+    total.toJavaDuration(),
+    last?.toJavaDuration(),
+    min?.toJavaDuration(),
+    p50?.toJavaDuration(),
+    p90?.toJavaDuration(),
+    p99?.toJavaDuration(),
+    max?.toJavaDuration(),
+)
+
+internal fun ParleyEvent.toJava(): ParleyEventInfo {
+    fun info(
+        kind: ParleyEventInfo.Kind,
+        attempt: Int = 0,
+        delay: java.time.Duration? = null,
+        disconnect: DisconnectInfo? = null,
+        cause: Throwable? = null,
+    ) = ParleyEventInfo(kind, attempt, delay, disconnect, cause)
+    return when (this) {
+        is ParleyEvent.Connecting -> info(ParleyEventInfo.Kind.CONNECTING, attempt)
+
+        is ParleyEvent.Connected -> info(ParleyEventInfo.Kind.CONNECTED)
+
+        is ParleyEvent.Disconnected -> info(ParleyEventInfo.Kind.DISCONNECTED, disconnect = reason.toJava())
+
+        is ParleyEvent.ReconnectScheduled ->
+            info(ParleyEventInfo.Kind.RECONNECT_SCHEDULED, attempt, delay.toJavaDuration())
+
+        is ParleyEvent.HeartbeatTimedOut -> info(
+            ParleyEventInfo.Kind.HEARTBEAT_TIMEOUT,
+            delay = pongTimeout.toJavaDuration(),
+        )
+
+        is ParleyEvent.FrameDropped -> info(ParleyEventInfo.Kind.FRAME_DROPPED, cause = cause)
+
+        is ParleyEvent.HandlerFailed -> info(ParleyEventInfo.Kind.LISTENER_FAILED, cause = cause)
+
+        is ParleyEvent.Stopped -> info(ParleyEventInfo.Kind.STOPPED)
     }
 }

@@ -3,6 +3,7 @@ package dev.parley.java
 import dev.parley.CloseCodes
 import dev.parley.ConnectionState
 import dev.parley.Frame
+import dev.parley.HeartbeatPolicy
 import dev.parley.Parley
 import dev.parley.ParleyClient
 import dev.parley.ParleyOptions
@@ -51,6 +52,7 @@ import kotlin.time.toKotlinDuration
 public class ParleyWebSocket private constructor(
     private val options: ParleyOptions,
     private val listener: ParleyListener,
+    private val eventListener: ParleyEventListener?,
     callbackExecutor: Executor,
 ) : AutoCloseable {
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
@@ -68,6 +70,9 @@ public class ParleyWebSocket private constructor(
 
     /** The current state. */
     public fun state(): ParleyState = client?.state?.value?.toJava() ?: ParleyStates.NOT_STARTED
+
+    /** A snapshot of health and traffic; `null` before the first [connect]. Cheap; never waits on the connection. */
+    public fun metrics(): ConnectionMetrics? = client?.metrics()?.toJava()
 
     /**
      * Connects (the first call starts the client) and completes when connected. Completes at once if connected; joins a
@@ -164,6 +169,9 @@ public class ParleyWebSocket private constructor(
         val c = Parley.start(ListenerHandler(listener, callbacks), Unit, options)
         client = c
         scope.launch { c.state.collect { s -> callbacks.execute { listener.onStateChange(s.toJava()) } } }
+        eventListener?.let { events ->
+            scope.launch { c.events.collect { e -> callbacks.execute { events.onEvent(e.toJava()) } } }
+        }
         return c
     }
 
@@ -177,6 +185,7 @@ public class ParleyWebSocket private constructor(
         /** Applied in order to Parley's own options builder by [build], which validates the result. */
         private val settings = mutableListOf<ParleyOptions.Builder.() -> Unit>()
         private var listener: ParleyListener = object : ParleyListener {}
+        private var eventListener: ParleyEventListener? = null
         private var executor: Executor? = null
 
         /** Adds a header to the upgrade request. */
@@ -224,6 +233,18 @@ public class ParleyWebSocket private constructor(
             settings += { reconnect = policy }
         }
 
+        /**
+         * Detects dead connections: pings after [interval] without inbound traffic and drops the connection (then
+         * reconnects per policy) when neither the pong nor any other frame arrives within [pongTimeout].
+         */
+        public fun heartbeat(interval: Duration, pongTimeout: Duration): Builder = apply {
+            val policy = HeartbeatPolicy(interval.toKotlinDuration(), pongTimeout.toKotlinDuration())
+            settings += { heartbeat = policy }
+        }
+
+        /** Receives lifecycle events (connecting, disconnected, reconnect scheduled, heartbeat timeout, …). */
+        public fun eventListener(listener: ParleyEventListener): Builder = apply { this.eventListener = listener }
+
         /** No automatic reconnection (the default). */
         public fun noReconnect(): Builder = apply { settings += { reconnect = null } }
 
@@ -267,7 +288,7 @@ public class ParleyWebSocket private constructor(
                     url = uri.toString()
                     settings.forEach { it() }
                 }
-            return ParleyWebSocket(options, listener, executor ?: SerialExecutor.sharedPool)
+            return ParleyWebSocket(options, listener, eventListener, executor ?: SerialExecutor.sharedPool)
         }
     }
 

@@ -262,6 +262,37 @@ class ParleyWebSocketTest {
     }
 
     @Test
+    void heartbeatLatencyMetricsAndEventsAreVisibleFromJava() throws Exception {
+        BlockingQueue<ParleyEventInfo.Kind> events = new LinkedBlockingQueue<>();
+        Recorder recorder = new Recorder();
+        ParleyWebSocket ws = build(ParleyWebSocket.builder(URI.create(ktorServer().url("/ws")))
+            .heartbeat(Duration.ofMillis(100), Duration.ofSeconds(2))
+            .eventListener(event -> events.add(event.kind()))
+            .listener(recorder));
+        assertEquals(null, ws.metrics(), "no metrics before connect()");
+        await(ws.connect());
+        await(ws.sendText("counted"));
+        assertEquals("connect", recorder.next());
+        assertEquals("text:counted", recorder.next());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT);
+        while (ws.metrics().latency().count() < 2) {
+            if (System.nanoTime() > deadline) throw new AssertionError("no heartbeat round trips: " + ws.metrics().latency().count());
+            java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
+        }
+        ConnectionMetrics metrics = ws.metrics();
+        assertEquals(ParleyState.Kind.CONNECTED, metrics.state().kind());
+        assertTrue(metrics.framesSent() >= 3, "one text and at least two pings: " + metrics.framesSent());
+        assertTrue(metrics.latency().p50().compareTo(metrics.latency().max()) <= 0);
+        assertEquals(0, metrics.missedPongs());
+        await(ws.disconnect());
+        ParleyEventInfo.Kind kind;
+        do {
+            kind = events.poll(WAIT, TimeUnit.SECONDS);
+            if (kind == null) throw new AssertionError("no DISCONNECTED event");
+        } while (kind != ParleyEventInfo.Kind.DISCONNECTED);
+    }
+
+    @Test
     void theBuilderRejectsBadOptionsNamingThem() {
         IllegalArgumentException scheme = assertThrows(IllegalArgumentException.class,
             () -> ParleyWebSocket.builder(URI.create("http://example.com/")).build());
