@@ -130,7 +130,14 @@ internal class ConnectionLoop<S> private constructor(
     private suspend fun receiveOne() {
         val draining = phase is Phase.Disconnected || phase is Phase.Closing
         select {
-            events.onReceive { tagged -> if (tagged.generation == generation) onEvent(tagged.event) }
+            events.onReceive { tagged ->
+                if (tagged.generation == generation) {
+                    onEvent(tagged.event)
+                } else {
+                    // An attempt abandoned after it succeeded: nobody else will close that connection.
+                    (tagged.event as? Opened)?.session?.abort()
+                }
+            }
             shared.mailbox.onReceive { onCommand(it) }
             // Nobody writes while down or closing, so frames queued then are answered here rather than left waiting.
             if (draining) {
