@@ -24,7 +24,8 @@ public class SendQueueFullException(
 ) : ParleyException("send queue is full ($capacity frames): the frame was not queued")
 
 /**
- * The connection ended (or began closing) before a queued frame could be written; the frame was not sent.
+ * The connection ended (or began closing) before the frame was confirmed written. A frame still queued was not sent;
+ * a frame caught mid-write may or may not have reached the peer (a connection that dies mid-flush cannot say).
  *
  * @property reason why the connection ended, or `null` while the close handshake is still running.
  */

@@ -9,8 +9,11 @@ import dev.parley.testing.JettyTestServer
 import dev.parley.testing.KtorTestServer
 import dev.parley.testing.ParleyTestServer
 import io.kotest.core.spec.style.FunSpec
+import io.kotest.core.test.config.DefaultTestConfig
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.types.shouldBeInstanceOf
+import kotlinx.coroutines.withTimeoutOrNull
+import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 
 /**
@@ -20,6 +23,9 @@ import kotlin.time.Duration.Companion.seconds
  */
 class DisconnectActionSpec :
     FunSpec({
+        // A safety net only: every wait below is bounded on its own.
+        defaultTestConfig = DefaultTestConfig(timeout = 60.seconds)
+
         test("Disconnect from onConnect closes gracefully and onDisconnect gets ByHandler(reason) (Parley #54)") {
             val handler = RecordingHandler<Unit>(onConnected = { HandlerAction.Disconnect("not_authorized", it) })
             withServerAndClient(handler, Unit) { client, server ->
@@ -45,7 +51,7 @@ class DisconnectActionSpec :
             )
             withServerAndClient(handler, Unit) { client, _ ->
                 handler.awaitConnectedCallback(client)
-                client.send(Frame.Text("bye"))
+                client.sendWithin(Frame.Text("bye"))
                 handler.expect<Seen.Received>().frame shouldBe Frame.Text("bye")
                 handler.expect<Seen.Disconnected>().reason shouldBe
                     DisconnectReason.ByHandler("server_said_bye", CloseCodes.NORMAL, acknowledged = true)
@@ -59,7 +65,7 @@ class DisconnectActionSpec :
             )
             withServerAndClient(handler, Unit) { client, server ->
                 handler.awaitConnectedCallback(client)
-                client.send(Frame.Text("send_ping"))
+                client.sendWithin(Frame.Text("send_ping"))
                 handler.expect<Seen.Pinged>().payload shouldBe "ping"
                 handler.expect<Seen.Disconnected>().reason shouldBe
                     DisconnectReason.ByHandler("ping_triggered_disconnect", CloseCodes.NORMAL, acknowledged = true)
@@ -132,7 +138,7 @@ class DisconnectActionSpec :
             )
             withServerAndClient(handler, Unit) { client, server ->
                 handler.awaitConnectedCallback(client)
-                client.send(Frame.Text("unauthorized"))
+                client.sendWithin(Frame.Text("unauthorized"))
                 handler.expect<Seen.Received>()
                 handler.expect<Seen.Disconnected>().reason shouldBe
                     DisconnectReason.ByHandler("unauthorized", CloseCodes.NORMAL, acknowledged = true)
@@ -140,7 +146,7 @@ class DisconnectActionSpec :
                 handler.expect<Seen.Connected>(5.seconds)
                 client.awaitConnected()
                 server.acceptedConnections.awaitCount(2)
-                client.send(Frame.Text("back again"))
+                client.sendWithin(Frame.Text("back again"))
                 handler.expect<Seen.Received>().frame shouldBe Frame.Text("back again")
             }
         }
@@ -158,7 +164,7 @@ class DisconnectActionSpec :
             )
             withServerAndClient(handler, Flags(disconnectedByFrame = false)) { client, _ ->
                 handler.awaitConnectedCallback(client)
-                client.send(Frame.Text("done"))
+                client.sendWithin(Frame.Text("done"))
                 handler.expect<Seen.Received>()
                 val seen = handler.expect<Seen.Disconnected>()
                 seen.reason shouldBe DisconnectReason.ByHandler("done", CloseCodes.NORMAL, acknowledged = true)
@@ -216,4 +222,9 @@ private suspend fun ParleyClient.shouldStayAlive(handler: RecordingHandler<*>) {
     awaitDisconnected().shouldBeInstanceOf<ConnectionState.Disconnected>()
     tell("alive?") shouldBe true
     handler.expect<Seen.Info>().message shouldBe "alive?"
+}
+
+/** send() suspends until the frame is written: bound it, so a frame that is never written fails the test. */
+private suspend fun ParleyClient.sendWithin(frame: Frame, timeout: Duration = 5.seconds) {
+    withTimeoutOrNull(timeout) { send(frame) } ?: throw AssertionError("send($frame) was not written within $timeout")
 }

@@ -120,7 +120,9 @@ internal class FrameWriter(
             return select {
                 control.onReceive { it }
                 // Wake up when the gate opens so user frames start flowing without a control frame to carry them.
-                if (!userGate.isCompleted) userGate.onAwait { next() }
+                // Registered even if the gate opened since the check above (it then fires at once): testing
+                // isCompleted here again would lose that wake-up and strand queued frames until some control frame.
+                if (!closeSent()) userGate.onAwait { next() }
             }
         }
         return select {
