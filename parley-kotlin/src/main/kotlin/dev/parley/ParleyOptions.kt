@@ -46,7 +46,9 @@ public class ParleyOptions internal constructor(
         val shownHeaders = headers.joinToString { (k, v) ->
             "$k: ${if (k.lowercase() in sensitiveHeaders) "██" else v}"
         }
-        return "ParleyOptions(name=$name, uri=$uri, headers=[$shownHeaders], subprotocols=$subprotocols, " +
+        // Query strings often carry tokens.
+        val shownUri = if (uri.rawQuery == null) uri.toString() else uri.toString().substringBefore('?') + "?…"
+        return "ParleyOptions(name=$name, uri=$shownUri, headers=[$shownHeaders], subprotocols=$subprotocols, " +
             "connectTimeout=$connectTimeout, closeTimeout=$closeTimeout, reconnect=$reconnect, heartbeat=$heartbeat, " +
             "sendQueueCapacity=$sendQueueCapacity, sendOverflow=$sendOverflow, maxFrameSize=$maxFrameSize, tls=$tls)"
     }

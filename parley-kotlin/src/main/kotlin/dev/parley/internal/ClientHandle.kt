@@ -62,6 +62,10 @@ internal class ClientShared(
     @Volatile
     var lastReason: DisconnectReason? = null
 
+    /** Reconnect attempts in a row since the last stable connection, as the loop counts them. */
+    @Volatile
+    var reconnectAttempts: Int = 0
+
     /** User frames, bounded. Whatever is left in it when the client stops is failed by onUndeliveredElement. */
     val sendQueue = Channel<Outbound>(options.sendQueueCapacity) { it.fail(ClientStoppedException(stopReason)) }
 
@@ -81,16 +85,8 @@ internal class ClientHandle(
     override val state: StateFlow<ConnectionState> = shared.state.asStateFlow()
     override val events: Flow<ParleyEvent> = telemetry.events.asSharedFlow()
 
-    override fun metrics(): ParleyMetrics {
-        val s = shared.state.value
-        val attempts =
-            when (s) {
-                is ConnectionState.Disconnected -> s.failedAttempts
-                is ConnectionState.Connecting -> s.attempt
-                else -> 0
-            }
-        return telemetry.snapshot(s, attempts, shared.lastReason)
-    }
+    override fun metrics(): ParleyMetrics =
+        telemetry.snapshot(shared.state.value, shared.reconnectAttempts, shared.lastReason)
 
     override suspend fun send(frame: Frame) {
         val out = Outbound(frame.toWire(), CompletableDeferred(), telemetry)

@@ -183,20 +183,20 @@ internal class ConnectionLoop<S> private constructor(
 
     private suspend fun onEvent(event: Event) {
         when (event) {
-            is InboundEvent -> onInbound(event.inbound)
+            is InboundEvent -> onInbound(event.inbound, event.receivedAtNanos)
             is Opened -> opened(event.session)
             HeartbeatDue -> onHeartbeatDue()
             else -> fire(event)
         }
     }
 
-    private suspend fun onInbound(inbound: Inbound) {
+    private suspend fun onInbound(inbound: Inbound, receivedAtNanos: Long) {
         val live = session?.takeIf { phase is Phase.Connected }
         when (inbound) {
             is Inbound.Message -> if (live != null) onHandlerAction { handler.onFrame(inbound.frame, userState) }
 
             is Inbound.Pong -> {
-                val rtt = live?.heartbeat?.onPong(inbound.payload)
+                val rtt = live?.heartbeat?.onPong(inbound.payload, receivedAtNanos)
                 if (rtt != null) {
                     telemetry.recordRoundTrip(rtt)
                 } else if (live != null) {
@@ -259,6 +259,7 @@ internal class ConnectionLoop<S> private constructor(
         log.debug("{} + {} -> {}", previous, event, phase)
         // Publish Disconnected once, with the reason the handler is about to hear.
         step.effects.firstNotNullOfOrNull { it as? Effect.CallOnDisconnect }?.let { shared.lastReason = it.reason }
+        shared.reconnectAttempts = phase.failures
         // A scheduled retry publishes itself, with its delay.
         if (step.effects.none { it is Effect.ScheduleRetry }) publish()
         if (phase is Phase.Connecting && previous !is Phase.Connecting) {
@@ -558,6 +559,8 @@ internal class Tagged(
 /** Inbound traffic and an opened session travel as events too, but never reach the table directly. */
 internal class InboundEvent(
     val inbound: Inbound,
+    /** [Clock.nanos] when the frame was read. */
+    val receivedAtNanos: Long,
 ) : Event()
 
 internal class Opened(

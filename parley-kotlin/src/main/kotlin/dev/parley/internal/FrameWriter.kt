@@ -84,10 +84,14 @@ internal class FrameWriter(
                 while (batch.size < MAX_BATCH && !closeSent()) {
                     batch += control.tryReceive().getOrNull() ?: userFramesReady()?.tryReceive()?.getOrNull() ?: break
                 }
-                for (out in batch) session.write(out.frame)
+                for (out in batch) {
+                    session.write(out.frame)
+                    // Counted when handed over: a session released mid-flush (after the peer answered our close)
+                    // must not lose frames that did go out.
+                    telemetry.sent(out.frame.payload.size)
+                }
                 session.flush()
                 for (out in batch) {
-                    telemetry.sent(out.frame.payload.size)
                     out.succeed()
                     if (out.frame.opcode == Opcode.CLOSE) closeWritten.complete(Unit)
                 }

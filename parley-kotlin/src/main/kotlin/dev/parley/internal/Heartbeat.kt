@@ -66,13 +66,16 @@ internal class Heartbeat(
         return Next.Ping(payload, policy.pongTimeout)
     }
 
-    /** Returns the round-trip time if [payload] answers the last ping, or `null` for any other pong. */
-    fun onPong(payload: ByteArray): Duration? {
+    /**
+     * Returns the round-trip time if [payload] answers the last ping, or `null` for any other pong; [receivedAtNanos]
+     * is when the pong was read, so time spent queued behind the handler does not count.
+     */
+    fun onPong(payload: ByteArray, receivedAtNanos: Long): Duration? {
         val expected = pingPayload ?: return null
         if (!expected.contentEquals(payload)) return null
         pingPayload = null
         awaitingLife = false
-        return (clock.nanos() - pingSentAt).nanoseconds
+        return (receivedAtNanos - pingSentAt).coerceAtLeast(0).nanoseconds
     }
 
     private companion object {

@@ -109,7 +109,8 @@ internal class LiveSession(
                     telemetry.received(frame.payload.size)
                     if (log.isTraceEnabled) log.trace("received {}", frame)
                     val inbound = assembler.accept(frame) ?: continue
-                    events.send(Tagged(tag, InboundEvent(inbound)))
+                    // Stamped on receipt: a round trip must not include the time the pong waits behind the handler.
+                    events.send(Tagged(tag, InboundEvent(inbound, receivedAtNanos = telemetry.lastInboundNanos)))
                     if (inbound is Inbound.Close || inbound is Inbound.Violation) return
                 }
                 Event.TransportLost(
