@@ -1,0 +1,143 @@
+package dev.parley.bench
+
+import io.netty.bootstrap.ServerBootstrap
+import io.netty.channel.Channel
+import io.netty.channel.ChannelHandlerContext
+import io.netty.channel.ChannelInitializer
+import io.netty.channel.ChannelOption
+import io.netty.channel.MultiThreadIoEventLoopGroup
+import io.netty.channel.SimpleChannelInboundHandler
+import io.netty.channel.nio.NioIoHandler
+import io.netty.channel.socket.SocketChannel
+import io.netty.channel.socket.nio.NioServerSocketChannel
+import io.netty.handler.codec.http.HttpObjectAggregator
+import io.netty.handler.codec.http.HttpServerCodec
+import io.netty.handler.codec.http.websocketx.BinaryWebSocketFrame
+import io.netty.handler.codec.http.websocketx.ContinuationWebSocketFrame
+import io.netty.handler.codec.http.websocketx.TextWebSocketFrame
+import io.netty.handler.codec.http.websocketx.WebSocketFrame
+import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolConfig
+import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolHandler
+import java.net.InetSocketAddress
+import java.net.URI
+import java.net.http.HttpClient
+import java.net.http.WebSocket
+import java.nio.ByteBuffer
+import java.util.concurrent.CompletionStage
+import java.util.concurrent.LinkedBlockingQueue
+import java.util.concurrent.TimeUnit
+
+/**
+ * The echo server every client talks to, in its own JVM: Netty 4.2, `ws://127.0.0.1:<port>/echo`, echoes text and
+ * binary frames as they come (fragments too), 1 MiB frame limit, no extensions (so no permessage-deflate for anyone).
+ *
+ * Usage: `EchoServer <port> [warmupMillis]`. It first warms itself up on a throwaway port (handshakes and echoes from
+ * the JDK's client, so a freshly started server is not slow for whoever connects first), then binds `port` and prints
+ * `LISTENING <port> <epoch µs>` — the reconnect workload measures from that instant.
+ */
+object EchoServer {
+    private const val PATH = "/echo"
+    private const val MAX_FRAME = 1 shl 20
+
+    @JvmStatic
+    fun main(args: Array<String>) {
+        val port = args[0].toInt()
+        val warmupMillis = args.getOrNull(1)?.toLong() ?: 0L
+        val boss = MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory())
+        val workers = MultiThreadIoEventLoopGroup(NioIoHandler.newFactory())
+        val bootstrap =
+            ServerBootstrap()
+                .group(boss, workers)
+                .channel(NioServerSocketChannel::class.java)
+                .option(ChannelOption.SO_BACKLOG, 4096)
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(Initializer)
+        if (warmupMillis > 0) {
+            val scratch = bootstrap.bind("127.0.0.1", 0).sync().channel()
+            warmUp((scratch.localAddress() as InetSocketAddress).port, warmupMillis)
+            scratch.close().sync()
+        }
+        val channel: Channel = bootstrap.bind("127.0.0.1", port).sync().channel()
+        println("LISTENING $port ${epochMicros()}")
+        System.out.flush()
+        channel.closeFuture().sync()
+    }
+
+    private object Initializer : ChannelInitializer<SocketChannel>() {
+        private val config =
+            WebSocketServerProtocolConfig
+                .newBuilder()
+                .websocketPath(PATH)
+                .maxFramePayloadLength(MAX_FRAME)
+                .allowExtensions(false)
+                .build()
+
+        override fun initChannel(ch: SocketChannel) {
+            ch
+                .pipeline()
+                .addLast(HttpServerCodec())
+                .addLast(HttpObjectAggregator(65_536))
+                .addLast(WebSocketServerProtocolHandler(config))
+                .addLast(EchoHandler())
+        }
+
+        override fun isSharable() = true
+    }
+
+    /** Writes each data frame back as it came; flushes once per read batch, not per frame. */
+    private class EchoHandler : SimpleChannelInboundHandler<WebSocketFrame>(false) {
+        override fun channelRead0(ctx: ChannelHandlerContext, frame: WebSocketFrame) {
+            when (frame) {
+                is TextWebSocketFrame, is BinaryWebSocketFrame, is ContinuationWebSocketFrame -> ctx.write(frame)
+                else -> frame.release()
+            }
+        }
+
+        override fun channelReadComplete(ctx: ChannelHandlerContext) {
+            ctx.flush()
+        }
+
+        @Deprecated("Deprecated in Java")
+        override fun exceptionCaught(ctx: ChannelHandlerContext, cause: Throwable) {
+            ctx.close()
+        }
+    }
+
+    /** Handshakes and echoes against ourselves until [millis] have passed, so the JIT has seen the hot paths. */
+    private fun warmUp(port: Int, millis: Long) {
+        val http = HttpClient.newHttpClient()
+        val uri = URI("ws://127.0.0.1:$port$PATH")
+        val text = "w".repeat(64)
+        val binary = ByteBuffer.allocate(16 * 1024)
+        val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis)
+        do {
+            val echoes = LinkedBlockingQueue<Unit>()
+            val listener =
+                object : WebSocket.Listener {
+                    override fun onText(ws: WebSocket, data: CharSequence, last: Boolean): CompletionStage<*>? {
+                        if (last) echoes.add(Unit)
+                        ws.request(1)
+                        return null
+                    }
+
+                    override fun onBinary(ws: WebSocket, data: ByteBuffer, last: Boolean): CompletionStage<*>? {
+                        if (last) echoes.add(Unit)
+                        ws.request(1)
+                        return null
+                    }
+                }
+            val ws = http.newWebSocketBuilder().buildAsync(uri, listener).get(5, TimeUnit.SECONDS)
+            repeat(100) { ws.sendText(text, true).get(5, TimeUnit.SECONDS) }
+            repeat(10) { ws.sendBinary(binary.duplicate(), true).get(5, TimeUnit.SECONDS) }
+            repeat(110) { checkNotNull(echoes.poll(5, TimeUnit.SECONDS)) { "warm-up echo missing" } }
+            ws.sendClose(WebSocket.NORMAL_CLOSURE, "").get(5, TimeUnit.SECONDS)
+        } while (System.nanoTime() < deadline)
+    }
+}
+
+/** Wall-clock time in microseconds: comparable between processes on one machine, unlike System.nanoTime. */
+fun epochMicros(): Long {
+    val now = java.time.Instant.now()
+    return now.epochSecond * 1_000_000 + now.nano / 1_000
+}

@@ -1,0 +1,144 @@
+package dev.parley.bench
+
+/**
+ * One workload as the harness runs it: [key] names it in results, [workload] is what the client process runs,
+ * [params] its parameters. [rounds] caps how many rounds include it (null: every round). Only clients in [clients]
+ * run it (null: all).
+ */
+data class WorkloadSpec(
+    val key: String,
+    val workload: String,
+    val params: Map<String, Any>,
+    val timeoutSeconds: Long,
+    val rounds: Int? = null,
+    val clients: Set<String>? = null,
+)
+
+/** How much to run: a tiny smoke plan for CI, and the full plan (about 15 minutes on 2 cores). */
+data class Plan(
+    val mode: String,
+    val rounds: Int,
+    val workloads: List<WorkloadSpec>,
+    /** Server warm-up at each round's start, and at each restart during the reconnect workload. */
+    val serverWarmupMillis: Long,
+    val restartWarmupMillis: Long,
+    /** Restarts per reconnect run, and how long the server stays down each time. */
+    val reconnectCycles: Int,
+    val downMillis: Long,
+    /** JVM flags for every client process (the same for all clients). */
+    val clientJvm: List<String>,
+) {
+    companion object {
+        /** Clients with automatic reconnection (the others have none). */
+        val RECONNECTING = setOf("parley-kotlin", "parley-java")
+        private const val FOREVER = Long.MAX_VALUE
+        private const val BACKOFF_MS = 100
+
+        fun smoke() = Plan(
+            mode = "smoke",
+            rounds = 1,
+            workloads =
+            listOf(
+                text(warmupCount = 200, count = 2_000, warmupMs = FOREVER, durationMs = FOREVER, timeout = 60),
+                binary(warmupCount = 20, count = 200, warmupMs = FOREVER, durationMs = FOREVER, timeout = 60),
+                rtt(warmupCount = 20, count = 200, warmupMs = FOREVER, durationMs = FOREVER, timeout = 60),
+                connect(warmupCount = 2, count = 20, timeout = 60),
+                idle(connections = 50, settleMs = 100, timeout = 60),
+                reconnect(timeout = 60),
+            ),
+            serverWarmupMillis = 300,
+            restartWarmupMillis = 100,
+            reconnectCycles = 1,
+            downMillis = 200,
+            // C1 only: a smoke run checks that everything works, not how fast, and C1 halves each JVM's run time.
+            clientJvm = listOf("-Xmx3g", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1"),
+        )
+
+        fun full() = Plan(
+            mode = "full",
+            // About 12 minutes on 2 cores: a round takes about 2.5 minutes, and 10,000 idle connections (once) 1.5.
+            rounds = 4,
+            workloads =
+            listOf(
+                // Throughput runs are bounded by time, not count, so that a slow client cannot stretch the run.
+                text(FOREVER, FOREVER, warmupMs = 1_500, durationMs = 2_500, timeout = 120),
+                binary(FOREVER, FOREVER, warmupMs = 1_000, durationMs = 2_500, timeout = 120),
+                rtt(warmupCount = 2_000, count = 10_000, warmupMs = 1_500, durationMs = 5_000, timeout = 120),
+                connect(warmupCount = 20, count = 200, timeout = 120),
+                idle(connections = 1_000, settleMs = 1_000, timeout = 180),
+                idle(connections = 10_000, settleMs = 1_000, timeout = 300, rounds = 1),
+                reconnect(timeout = 300),
+            ),
+            serverWarmupMillis = 3_000,
+            restartWarmupMillis = 300,
+            reconnectCycles = 4,
+            downMillis = 300,
+            // A fixed collector, so that no client gets another one by machine ergonomics.
+            clientJvm = listOf("-Xmx3g", "-XX:+UseG1GC"),
+        )
+
+        private fun text(warmupCount: Long, count: Long, warmupMs: Long, durationMs: Long, timeout: Long) =
+            WorkloadSpec(
+                "text",
+                "text",
+                mapOf(
+                    "size" to 64,
+                    "window" to 512,
+                    "warmupCount" to warmupCount,
+                    "warmupMs" to warmupMs,
+                    "count" to count,
+                    "durationMs" to durationMs,
+                ),
+                timeout,
+            )
+
+        private fun binary(warmupCount: Long, count: Long, warmupMs: Long, durationMs: Long, timeout: Long) =
+            WorkloadSpec(
+                "binary",
+                "binary",
+                mapOf(
+                    "size" to 16 * 1024,
+                    "window" to 32,
+                    "warmupCount" to warmupCount,
+                    "warmupMs" to warmupMs,
+                    "count" to count,
+                    "durationMs" to durationMs,
+                ),
+                timeout,
+            )
+
+        private fun rtt(warmupCount: Long, count: Long, warmupMs: Long, durationMs: Long, timeout: Long) = WorkloadSpec(
+            "rtt",
+            "rtt",
+            mapOf(
+                "size" to 64,
+                "warmupCount" to warmupCount,
+                "warmupMs" to warmupMs,
+                "count" to count,
+                "durationMs" to durationMs,
+            ),
+            timeout,
+        )
+
+        private fun connect(warmupCount: Int, count: Int, timeout: Long) =
+            WorkloadSpec("connect", "connect", mapOf("warmupCount" to warmupCount, "count" to count), timeout)
+
+        private fun idle(connections: Int, settleMs: Int, timeout: Long, rounds: Int? = null) = WorkloadSpec(
+            "idle-${if (connections % 1000 == 0) "${connections / 1000}k" else "$connections"}",
+            "idle",
+            // A cap on live threads: a thread-per-connection client must not exhaust the machine's pids (32,768
+            // here, shared with everything else running).
+            mapOf(
+                "connections" to connections,
+                "concurrency" to 64,
+                "maxThreads" to 12_000,
+                "settleMs" to settleMs,
+            ),
+            timeout,
+            rounds,
+        )
+
+        private fun reconnect(timeout: Long) =
+            WorkloadSpec("reconnect", "reconnect", mapOf("backoffMs" to BACKOFF_MS), timeout, clients = RECONNECTING)
+    }
+}

@@ -1,0 +1,277 @@
+package dev.parley.bench
+
+import com.fasterxml.jackson.databind.ObjectMapper
+import java.io.File
+import java.time.Instant
+import java.util.Locale
+
+/** One reported figure: which workload's result, which metric in it, how to show it, and which way is better. */
+data class Column(
+    val key: String,
+    val metric: String,
+    val label: String,
+    val unit: String,
+    val higherIsBetter: Boolean,
+    val decimals: Int,
+    /** Ratios make no sense for counts that may be zero (threads). */
+    val ratio: Boolean = true,
+) {
+    val id get() = "$key.$metric"
+}
+
+/** Median, min and max over rounds for one client and column, and the median's ratio to raw Ktor CIO's. */
+data class Stat(
+    val median: Double,
+    val min: Double,
+    val max: Double,
+    val n: Int,
+    /** Some runs were incomplete but measured (idle: short of the target, or connections that stopped answering). */
+    val partial: Boolean,
+    /** median / Ktor's median. */
+    val ratio: Double?,
+    /** How many times better than Ktor: [ratio] for throughput, its inverse for time and memory. */
+    val advantage: Double?,
+)
+
+/** Aggregates the runs and writes results.json, results.md and chart.png. */
+class Report(
+    val plan: Plan,
+    val options: Options,
+    val machine: Map<String, Any?>,
+    val runs: List<RunResult>,
+    val totalSeconds: Double,
+) {
+    private val finishedAt = Instant.now()
+    val clients = options.clients
+    private val keys = options.workloads.map { it.key }.toSet()
+
+    val columns: List<Column> =
+        buildList {
+            add(Column("text", "msgsPerSec", "64 B text", "msgs/s", true, 0))
+            add(Column("binary", "mbPerSec", "16 KiB binary", "MB/s", true, 1))
+            add(Column("rtt", "p50Us", "RTT p50", "µs", false, 1))
+            add(Column("rtt", "p99Us", "RTT p99", "µs", false, 1))
+            add(Column("rtt", "p999Us", "RTT p99.9", "µs", false, 1))
+            add(Column("connect", "p50Ms", "connect p50", "ms", false, 2))
+            add(Column("connect", "p99Ms", "connect p99", "ms", false, 2))
+            for (idle in options.workloads.filter { it.workload == "idle" }) {
+                add(Column(idle.key, "heapKiBPerConn", "heap/conn, ${idle.key}", "KiB", false, 1))
+                add(Column(idle.key, "rssKiBPerConn", "RSS/conn, ${idle.key}", "KiB", false, 1))
+                add(Column(idle.key, "threads", "threads, ${idle.key}", "threads", false, 0, ratio = false))
+            }
+            add(Column("reconnect", "p50Ms", "reconnect p50", "ms", false, 1))
+        }.filter { it.key in keys }
+
+    private val stats: Map<Pair<String, String>, Stat> =
+        buildMap {
+            for (column in columns) {
+                val base = rawStat(Clients.BASELINE, column)
+                for (client in clients) {
+                    val s = rawStat(client.id, column) ?: continue
+                    val ratio = if (column.ratio && base != null && base.median > 0) s.median / base.median else null
+                    val advantage = ratio?.let {
+                        if (column.higherIsBetter) {
+                            it
+                        } else if (it > 0) {
+                            1 / it
+                        } else {
+                            null
+                        }
+                    }
+                    put(client.id to column.id, s.copy(ratio = ratio, advantage = advantage))
+                }
+            }
+        }
+
+    fun stat(client: String, column: Column): Stat? = stats[client to column.id]
+
+    private fun rawStat(client: String, column: Column): Stat? {
+        val mine = runs.filter { it.client == client && it.key == column.key }
+        val values = mine.mapNotNull { (it.metrics[column.metric] as? Number)?.toDouble() }.sorted()
+        if (values.isEmpty()) return null
+        val median =
+            if (values.size % 2 == 1) {
+                values[values.size / 2]
+            } else {
+                (values[values.size / 2 - 1] + values[values.size / 2]) / 2
+            }
+        val partial = mine.any { !it.ok && it.metrics.containsKey(column.metric) }
+        return Stat(median, values.first(), values.last(), values.size, partial, null, null)
+    }
+
+    fun write(out: File) {
+        val pretty = ObjectMapper().writerWithDefaultPrettyPrinter()
+        File(out, "results.json").writeText(pretty.writeValueAsString(toJson()))
+        File(out, "results.md").writeText(markdown())
+        Chart.write(this, File(out, "chart.png"))
+    }
+
+    private fun toJson(): Map<String, Any?> = linkedMapOf(
+        "mode" to plan.mode,
+        "rounds" to plan.rounds,
+        "finishedAt" to finishedAt.toString(),
+        "totalSeconds" to totalSeconds,
+        "machine" to machine,
+        "versions" to Clients.versions,
+        "baseline" to Clients.BASELINE,
+        "ratioDefinition" to RATIO_DEFINITION,
+        "clients" to clients.map { mapOf("id" to it.id, "label" to it.label, "notes" to notesOf(it.id)) },
+        "workloads" to
+            options.workloads.map {
+                mapOf("key" to it.key, "workload" to it.workload, "params" to it.params, "rounds" to it.rounds)
+            },
+        "columns" to
+            columns.map {
+                mapOf("id" to it.id, "label" to it.label, "unit" to it.unit, "higherIsBetter" to it.higherIsBetter)
+            },
+        "summary" to
+            clients.associate { c ->
+                c.id to
+                    columns.mapNotNull { col -> stat(c.id, col)?.let { col.id to it } }.toMap()
+            },
+        "runs" to runs,
+    )
+
+    private fun notesOf(id: String): String? =
+        runs.firstNotNullOfOrNull { if (it.client == id) it.metrics["notes"] as? String else null }
+
+    private fun fmt(v: Double, decimals: Int) = String.format(Locale.ROOT, "%,.${decimals}f", v)
+
+    private fun cell(client: String, column: Column, ratio: Boolean): String {
+        if (column.key == "reconnect" && client !in Plan.RECONNECTING) return "n/a¹"
+        val s =
+            stat(client, column)
+                ?: return if (runs.any { it.client == client && it.key == column.key }) "failed" else "—"
+        val value = fmt(s.median, column.decimals) + if (s.partial) "²" else ""
+        return if (ratio && s.advantage != null) "$value (${times(s.advantage)})" else value
+    }
+
+    private fun times(advantage: Double) = String.format(Locale.ROOT, "%.2f×", advantage)
+
+    private fun col(key: String, metric: String) = columns.firstOrNull { it.key == key && it.metric == metric }
+
+    /** The headline table: medians, the first figure of each group with its ratio to raw Ktor CIO. */
+    fun summaryMarkdown(): String {
+        val idles = columns.filter { it.metric == "threads" }.map { it.key }
+        val across = idles.joinToString(" / ")
+        // Groups of figures shown together; a group whose columns were not run is left out.
+        val groups: List<Pair<String, List<Column>>> =
+            listOf(
+                "64 B text msgs/s" to listOfNotNull(col("text", "msgsPerSec")),
+                "16 KiB binary MB/s" to listOfNotNull(col("binary", "mbPerSec")),
+                "RTT p50 / p99 / p99.9 µs" to
+                    listOfNotNull(col("rtt", "p50Us"), col("rtt", "p99Us"), col("rtt", "p999Us")),
+                "connect p50 / p99 ms" to listOfNotNull(col("connect", "p50Ms"), col("connect", "p99Ms")),
+                "heap KiB / idle conn ($across)" to idles.mapNotNull { col(it, "heapKiBPerConn") },
+                "RSS KiB / idle conn ($across)" to idles.mapNotNull { col(it, "rssKiBPerConn") },
+                "threads added ($across)" to idles.mapNotNull { col(it, "threads") },
+                "reconnect p50 ms" to listOfNotNull(col("reconnect", "p50Ms")),
+            ).filter { it.second.isNotEmpty() }
+        val rows =
+            clients.map { c ->
+                listOf(c.label) +
+                    groups.map { (_, cols) ->
+                        cols.mapIndexed { i, column -> cell(c.id, column, ratio = i == 0) }.joinToString(" / ")
+                    }
+            }
+        return table(listOf("client") + groups.map { it.first }, rows, rightAlignFrom = 1)
+    }
+
+    private fun detailMarkdown(): String {
+        val rows =
+            columns.flatMap { column ->
+                clients.mapNotNull { c ->
+                    val s = stat(c.id, column) ?: return@mapNotNull null
+                    listOf(
+                        "${column.label} (${column.unit}, ${if (column.higherIsBetter) "higher" else "lower"} better)",
+                        c.label,
+                        fmt(s.median, column.decimals) + if (s.partial) "²" else "",
+                        fmt(s.min, column.decimals),
+                        fmt(s.max, column.decimals),
+                        s.advantage?.let { times(it) } ?: "—",
+                        s.n.toString(),
+                    )
+                }
+            }
+        return table(listOf("figure", "client", "median", "min", "max", "× Ktor", "runs"), rows, rightAlignFrom = 2)
+    }
+
+    private fun markdown(): String = buildString {
+        appendLine("# Parley benchmark results (${plan.mode} run)")
+        appendLine()
+        appendLine(
+            "Finished $finishedAt after ${fmt(totalSeconds / 60, 1)} min; ${plan.rounds} round(s), clients " +
+                "interleaved in each round; medians over rounds. $RATIO_DEFINITION",
+        )
+        appendLine()
+        appendLine("Machine: " + machine.entries.joinToString("; ") { (k, v) -> "$k: $v" })
+        appendLine()
+        appendLine(summaryMarkdown())
+        appendLine()
+        appendLine("¹ No automatic reconnection in this client.  ")
+        appendLine(
+            "² Includes an incomplete run (see \"Failed or incomplete runs\"): short of the target count, or " +
+                "some connections stopped answering; per-connection figures are over the connections it opened.",
+        )
+        appendLine()
+        appendLine("![throughput and latency per client](chart.png)")
+        appendLine()
+        appendLine("## What each figure is")
+        appendLine()
+        for (spec in options.workloads) {
+            val params = spec.params.mapValues { (_, v) -> if (v == Long.MAX_VALUE) "unbounded" else v }
+            appendLine("- `${spec.key}`: ${explain(spec)} Parameters: $params.")
+        }
+        appendLine()
+        appendLine("## Client configuration")
+        appendLine()
+        for (c in clients) appendLine("- ${c.label}: ${notesOf(c.id) ?: "—"}")
+        val failures = runs.filter { !it.ok }
+        if (failures.isNotEmpty()) {
+            appendLine()
+            appendLine("## Failed or incomplete runs")
+            appendLine()
+            for (f in failures) appendLine("- round ${f.round}, ${f.key}, ${f.client}: ${f.error}")
+        }
+        appendLine()
+        appendLine("## All figures: median, min, max over rounds")
+        appendLine()
+        appendLine(detailMarkdown())
+    }
+
+    private fun explain(spec: WorkloadSpec): String = when (spec.workload) {
+        "text" -> "one connection, 64-byte text frames pipelined with at most 512 awaiting their echo; messages/s."
+
+        "binary" ->
+            "one connection, 16 KiB binary frames pipelined with at most 32 awaiting their echo; MB/s of payload " +
+                "echoed back (1 MB = 10^6 bytes)."
+
+        "rtt" -> "one connection, one 64-byte text frame at a time; time from send to echo (HdrHistogram)."
+
+        "connect" -> "sequential connects (TCP + HTTP upgrade) timed until the library reports the socket open."
+
+        "idle" ->
+            "${spec.params["connections"]} connections opened from one process (64 opening at once) and left " +
+                "idle; heap after System.gc(), process RSS (VmRSS) and live threads, minus a baseline taken " +
+                "before opening (after one throwaway connection); an echo on a sample checks they are still alive."
+
+        "reconnect" ->
+            "the server process is killed (SIGKILL) and restarted on the same port " +
+                "${plan.reconnectCycles} time(s) per run; time from the new server listening to the client's " +
+                "onConnect, with a fixed 100 ms backoff (Parley's equal jitter makes each delay 50-100 ms)."
+
+        else -> ""
+    }
+
+    private fun table(header: List<String>, rows: List<List<String>>, rightAlignFrom: Int): String = buildString {
+        appendLine(header.joinToString(" | ", "| ", " |"))
+        appendLine(header.indices.joinToString("|", "|", "|") { if (it >= rightAlignFrom) "---:" else "---" })
+        for (row in rows) appendLine(row.joinToString(" | ", "| ", " |"))
+    }.trimEnd()
+
+    companion object {
+        const val RATIO_DEFINITION =
+            "× is how many times better than raw Ktor CIO in the same run, so above 1 is better in every column: " +
+                "client / Ktor for throughput, Ktor / client for times and memory."
+    }
+}

@@ -1,0 +1,63 @@
+package dev.parley.jmh;
+
+import dev.parley.internal.BenchFixture;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+
+/**
+ * The send path without a network: {@code ParleyClient.send}/{@code trySend} of a 64-byte text frame, through
+ * ClientHandle, the send queue and FrameWriter, to a transport whose write and flush only count. One invocation sends
+ * {@value #BATCH} frames, so the score is frames per second.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g"})
+public class SendPathBenchmark {
+    static final int BATCH = 1000;
+
+    private BenchFixture fixture;
+    private long sent;
+
+    @Setup(Level.Trial)
+    public void start() {
+        fixture = new BenchFixture();
+        fixture.startClientOverFakeTransport();
+    }
+
+    @TearDown(Level.Trial)
+    public void stop() {
+        fixture.stop();
+        // Every frame must have reached the transport, or the score measured something else.
+        if (fixture.dataFramesWritten() != sent || fixture.dataBytesWritten() != sent * 64) {
+            throw new IllegalStateException(
+                    "sent " + sent + " frames but the transport saw " + fixture.dataFramesWritten());
+        }
+    }
+
+    /** {@code send} one frame after another from one coroutine (Dispatchers.Default); each waits until flushed. */
+    @Benchmark
+    @OperationsPerInvocation(BATCH)
+    public void send() {
+        fixture.sendBatch(BATCH);
+        sent += BATCH;
+    }
+
+    /** {@code trySend} (fire and forget) from the benchmark thread; the invocation ends when the last is flushed. */
+    @Benchmark
+    @OperationsPerInvocation(BATCH)
+    public void trySend() {
+        fixture.trySendBatch(BATCH);
+        sent += BATCH;
+    }
+}
