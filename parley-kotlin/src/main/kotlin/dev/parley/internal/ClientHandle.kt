@@ -15,6 +15,7 @@ import dev.parley.SendOverflow
 import dev.parley.SendQueueFullException
 import dev.parley.SendResult
 import dev.parley.StopReason
+import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.channels.Channel
@@ -91,18 +92,32 @@ internal class ClientHandle(
     override suspend fun send(frame: Frame) {
         val out = Outbound(frame.toWire(), CompletableDeferred(), telemetry)
         rejection()?.let { throw it }
+        // Counted before it can be taken from the queue; every way out settles it exactly once (see Outbound).
         telemetry.queueDepth.incrementAndGet()
         if (options.sendOverflow == SendOverflow.FAIL) {
             val result = shared.sendQueue.trySend(out)
-            if (!result.isSuccess) telemetry.queueDepth.decrementAndGet()
-            if (result.isClosed) throw ClientStoppedException(shared.stopReason)
-            if (result.isFailure) throw SendQueueFullException(options.sendQueueCapacity)
+            val refusal =
+                when {
+                    result.isClosed -> ClientStoppedException(shared.stopReason)
+                    result.isFailure -> SendQueueFullException(options.sendQueueCapacity)
+                    else -> null
+                }
+            refusal?.let {
+                out.withdraw(it)
+                throw it
+            }
         } else {
             try {
                 shared.sendQueue.send(out)
             } catch (e: ClosedSendChannelException) {
-                telemetry.queueDepth.decrementAndGet()
-                throw ClientStoppedException(shared.stopReason)
+                ClientStoppedException(shared.stopReason).let {
+                    out.withdraw(it)
+                    throw it
+                }
+            } catch (e: CancellationException) {
+                // A caller cancelled while waiting for room: the frame never entered the queue.
+                out.withdraw(e)
+                throw e
             }
         }
         out.written!!.await()
@@ -113,12 +128,17 @@ internal class ClientHandle(
         val out = Outbound(frame.toWire(), CompletableDeferred(), telemetry, detached = true)
         telemetry.queueDepth.incrementAndGet()
         val result = shared.sendQueue.trySend(out)
-        if (!result.isSuccess) telemetry.queueDepth.decrementAndGet()
-        return when {
-            result.isSuccess -> SendResult.Enqueued(out.written!!)
-            result.isClosed -> SendResult.Rejected(ClientStoppedException(shared.stopReason))
-            else -> SendResult.Rejected(SendQueueFullException(options.sendQueueCapacity))
-        }
+        if (result.isSuccess) return SendResult.Enqueued(out.written!!)
+        val refusal =
+            if (result.isClosed) {
+                ClientStoppedException(
+                    shared.stopReason,
+                )
+            } else {
+                SendQueueFullException(options.sendQueueCapacity)
+            }
+        out.withdraw(refusal)
+        return SendResult.Rejected(refusal)
     }
 
     private fun rejection(): ParleyException? = when (val s = shared.state.value) {

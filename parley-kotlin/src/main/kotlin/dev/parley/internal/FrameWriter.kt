@@ -12,6 +12,7 @@ import kotlinx.coroutines.Job
 import kotlinx.coroutines.channels.ReceiveChannel
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.selects.select
+import java.util.concurrent.atomic.AtomicBoolean
 
 /**
  * A frame on its way out. [written] is completed by whoever settles it first: the writer once the frame is flushed, or
@@ -24,14 +25,30 @@ internal class Outbound(
     private val book: SendBook? = null,
     private val detached: Boolean = false,
 ) {
+    /** Set by the first settlement; the book is updated before the sender resumes, so it never sees a stale depth. */
+    private val settled = AtomicBoolean()
+
     fun succeed() {
-        if (written?.complete(Unit) == true) book?.settled()
+        if (!settle()) return
+        written?.complete(Unit)
     }
 
     fun fail(cause: Throwable) {
-        if (written?.completeExceptionally(cause) != true) return
-        book?.settled()
+        if (!settle()) return
+        written?.completeExceptionally(cause)
         if (detached) book?.dropped(frame, cause)
+    }
+
+    /** Settles a frame that never made it into the queue; its sender is told directly, so nothing is reported. */
+    fun withdraw(cause: Throwable) {
+        if (!settle()) return
+        written?.completeExceptionally(cause)
+    }
+
+    private fun settle(): Boolean {
+        if (written == null || !settled.compareAndSet(false, true)) return false
+        book?.settled()
+        return true
     }
 }
 
