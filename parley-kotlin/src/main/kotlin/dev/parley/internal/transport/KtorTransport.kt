@@ -354,6 +354,7 @@ private fun io.ktor.client.HttpClientConfig<*>.installWebSockets(maxFrameSize: L
 private val lingering = CoroutineScope(SupervisorJob() + Dispatchers.Default + CoroutineName("parley-linger"))
 
 private const val MAX_CONNECTIONS = 1_000_000
+
 /**
  * Frames Ktor may buffer each way per connection. 64 made the reader and writer suspend and wake on every few frames
  * under a pipelined load (64 B echo with 512 in flight: 0.34× raw Ktor at 64, 0.45× at 512, same run); Kotlin
