@@ -24,9 +24,9 @@ import kotlin.time.Duration
  */
 public sealed class ConnectionState {
     /**
-     * No connection. [reason] says why (`null` only before the first attempt).
+     * No connection. [reason] says why.
      *
-     * @property reason why the last connection or attempt ended.
+     * @property reason why the last connection or attempt ended (`null` only if none has ended yet).
      * @property nextAttemptIn the backoff delay before the next automatic attempt, or `null` if none is scheduled.
      * @property failedAttempts consecutive reconnect attempts since the last stable connection.
      */

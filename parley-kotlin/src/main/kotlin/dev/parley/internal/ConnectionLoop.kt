@@ -265,11 +265,11 @@ internal class ConnectionLoop<S> private constructor(
         if (phase is Phase.Connecting && previous !is Phase.Connecting) {
             telemetry.emit(ParleyEvent.Connecting((phase as Phase.Connecting).failures))
         }
-        for (effect in step.effects) run(effect)
+        for (effect in step.effects) execute(effect)
         closeQueued = false
     }
 
-    private suspend fun run(effect: Effect) {
+    private suspend fun execute(effect: Effect) {
         when (effect) {
             Effect.OpenTransport -> openTransport()
 
