@@ -202,7 +202,7 @@ class HeartbeatSpec :
                         handler.awaitSeen<Seen.Connected>(timeout = 5.seconds)
                         client.awaitConnected()
                         client.shouldEcho(handler, "after the thaw")
-                        server.acceptedConnections.size shouldBe 2
+                        server.acceptedConnections.awaitCount(2).size shouldBe 2
                         val metrics = client.metrics()
                         metrics.missedPongs shouldBe 1
                         metrics.totalReconnects shouldBe 1

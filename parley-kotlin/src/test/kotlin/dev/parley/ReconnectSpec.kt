@@ -113,7 +113,7 @@ class ReconnectSpec :
                     probe.handler.awaitSeen<Seen.Connected>()
                     client.awaitConnected()
                     client.shouldEcho(probe.handler, "after the restart")
-                    server.acceptedConnections.size shouldBe 2
+                    server.acceptedConnections.awaitCount(2).size shouldBe 2
                 } finally {
                     client.stopWithin()
                 }
@@ -185,7 +185,7 @@ class ReconnectSpec :
                     server.start()
                     // Longer than the 200 ms max backoff: a retry would have reached the restarted server by now.
                     probe.handler.expectQuiet(500.milliseconds)
-                    server.acceptedConnections.size shouldBe 1
+                    server.acceptedConnections.awaitCount(1).size shouldBe 1
                     client.state.value.shouldBeInstanceOf<ConnectionState.Disconnected>().nextAttemptIn shouldBe null
                     // The client is alive: an explicit connect() brings it back.
                     withTimeout(5.seconds) { client.connect() }
@@ -208,7 +208,7 @@ class ReconnectSpec :
                     server.start()
                     probe.handler.awaitSeen<Seen.Connected>()
                     client.shouldEcho(probe.handler, "forced back")
-                    server.acceptedConnections.size shouldBe 2
+                    server.acceptedConnections.awaitCount(2).size shouldBe 2
                 } finally {
                     client.stopWithin()
                 }
@@ -243,7 +243,7 @@ class ReconnectSpec :
                     server.start()
                     // Longer than the first delay of the default policy (at most 1 s), were it applied by mistake.
                     probe.handler.expectQuiet(1_200.milliseconds)
-                    server.acceptedConnections.size shouldBe 1
+                    server.acceptedConnections.awaitCount(1).size shouldBe 1
                     client.state.value.shouldBeInstanceOf<ConnectionState.Disconnected>().nextAttemptIn shouldBe null
                 } finally {
                     client.stopWithin()
@@ -270,7 +270,7 @@ class ReconnectSpec :
                     server.start()
                     // Longer than the 400 ms the pending retry could have waited.
                     probe.handler.expectQuiet(700.milliseconds)
-                    server.acceptedConnections.size shouldBe 1
+                    server.acceptedConnections.awaitCount(1).size shouldBe 1
                     client.state.value.shouldBeInstanceOf<ConnectionState.Disconnected>()
                 } finally {
                     client.stopWithin()
@@ -289,7 +289,7 @@ class ReconnectSpec :
                     server.start()
                     probe.handler.awaitSeen<Seen.Connected>()
                     client.shouldEcho(probe.handler, "finally")
-                    server.acceptedConnections.size shouldBe 1
+                    server.acceptedConnections.awaitCount(1).size shouldBe 1
                 } finally {
                     client.stopWithin()
                 }
@@ -366,13 +366,13 @@ class ReconnectSpec :
                         DisconnectReason.ClosedLocally(CloseCodes.NORMAL, "", acknowledged = true)
                     // Longer than the 200 ms max backoff.
                     probe.handler.expectQuiet(500.milliseconds)
-                    server.acceptedConnections.size shouldBe 1
+                    server.acceptedConnections.awaitCount(1).size shouldBe 1
                     client.state.value.shouldBeInstanceOf<ConnectionState.Disconnected>().nextAttemptIn shouldBe null
                     withTimeout(5.seconds) { client.connect() }
                     server.acceptedConnections.awaitCount(2)
                     probe.handler.expect<Seen.Connected>()
                     client.shouldEcho(probe.handler, "reconnected by hand")
-                    server.acceptedConnections.size shouldBe 2
+                    server.acceptedConnections.awaitCount(2).size shouldBe 2
                 } finally {
                     client.stopWithin()
                 }
@@ -395,7 +395,7 @@ class ReconnectSpec :
                     reason.attempts shouldBe 3
                     reason.last.shouldBeInstanceOf<DisconnectReason.TransportFailed>()
                     // Every upgrade succeeded, yet the counter kept counting: 1 + 3 connections, then no more.
-                    server.acceptedConnections.size shouldBe 4
+                    server.acceptedConnections.awaitCount(4).size shouldBe 4
                     probe.drainSnapshots().map { it.failedAttempts } shouldBe listOf(0, 1, 2, 3)
                     val gaps = probe.times.toList().gaps()
                     gaps.forEachIndexed { attempt, gap ->
