@@ -44,10 +44,9 @@ public class ParleyOptions internal constructor(
 ) {
     override fun toString(): String {
         val shownHeaders = headers.joinToString { (k, v) ->
-            "$k: ${if (k.lowercase() in sensitiveHeaders) "██" else v}"
+            "$k: ${redacted(k, v)}"
         }
-        // Query strings often carry tokens.
-        val shownUri = if (uri.rawQuery == null) uri.toString() else uri.toString().substringBefore('?') + "?…"
+        val shownUri = uri.withoutQuery()
         return "ParleyOptions(name=$name, uri=$shownUri, headers=[$shownHeaders], subprotocols=$subprotocols, " +
             "connectTimeout=$connectTimeout, closeTimeout=$closeTimeout, reconnect=$reconnect, heartbeat=$heartbeat, " +
             "sendQueueCapacity=$sendQueueCapacity, sendOverflow=$sendOverflow, maxFrameSize=$maxFrameSize, tls=$tls)"
@@ -183,7 +182,17 @@ public class ParleyOptions internal constructor(
         }
     }
 
+    /** [value] as logs and toString may show it: hidden when [name] is a sensitive header. */
+    internal fun redacted(name: String, value: String): String =
+        if (name.lowercase() in sensitiveHeaders) REDACTED else value
+
+    /** [headers] as logs and published states may show them. */
+    internal fun redacted(headers: Map<String, List<String>>): Map<String, List<String>> =
+        headers.mapValues { (k, v) -> v.map { redacted(k, it) } }
+
     internal companion object {
+        const val REDACTED = "██"
+
         const val MAX_QUEUE = 1 shl 20
         val DEFAULT_SENSITIVE =
             setOf("authorization", "proxy-authorization", "cookie", "set-cookie", "sec-websocket-key")
@@ -227,3 +236,6 @@ public data class TlsSettings(
 )
 
 private fun Char.isTokenChar(): Boolean = this in '!'..'~' && this !in "()<>@,;:\\\"/[]?={}"
+
+/** The URI for logs and toString: query strings often carry tokens. */
+internal fun URI.withoutQuery(): String = if (rawQuery == null) toString() else toString().substringBefore('?') + "?…"

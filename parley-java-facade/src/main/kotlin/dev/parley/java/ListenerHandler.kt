@@ -62,13 +62,7 @@ private class CollectingReply : Reply {
 
     override fun sendBinary(data: ByteArray): Reply = push(Frame.Binary(data))
 
-    override fun sendBinary(data: ByteBuffer): Reply = push(
-        Frame.Binary(
-            ByteArray(data.remaining()).also {
-                data.duplicate().get(it)
-            },
-        ),
-    )
+    override fun sendBinary(data: ByteBuffer): Reply = push(Frame.Binary(data.copyRemaining()))
 
     override fun sendPing(payload: ByteArray): Reply = push(Frame.Ping(payload))
 

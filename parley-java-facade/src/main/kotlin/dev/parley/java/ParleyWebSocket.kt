@@ -299,4 +299,5 @@ public class ParleyWebSocket private constructor(
     }
 }
 
-private fun ByteBuffer.copyRemaining(): ByteArray = ByteArray(remaining()).also { duplicate().get(it) }
+/** The buffer's remaining bytes, copied without moving the caller's position. */
+internal fun ByteBuffer.copyRemaining(): ByteArray = ByteArray(remaining()).also { duplicate().get(it) }

@@ -24,6 +24,7 @@ import dev.parley.internal.transport.OpenRequest
 import dev.parley.internal.transport.Transport
 import dev.parley.internal.transport.TransportSession
 import dev.parley.internal.transport.WireFrame
+import dev.parley.withoutQuery
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineDispatcher
@@ -325,7 +326,7 @@ internal class ConnectionLoop<S> private constructor(
         val request = OpenRequest(options.uri, options.headers, options.subprotocols, options.maxFrameSize)
         log.info("connecting to {}", options.uri.withoutQuery())
         if (log.isDebugEnabled) {
-            log.debug("upgrade headers: {}", redact(options.headers.groupBy({ it.first }, { it.second })))
+            log.debug("upgrade headers: {}", options.redacted(options.headers.groupBy({ it.first }, { it.second })))
         }
         attempt =
             loopScope.launch {
@@ -346,7 +347,7 @@ internal class ConnectionLoop<S> private constructor(
     } catch (e: CancellationException) {
         throw e
     } catch (e: HandshakeRejectedException) {
-        Event.AttemptFailed(DisconnectReason.HandshakeRejected(e.status, redact(e.headers), e.message ?: ""))
+        Event.AttemptFailed(DisconnectReason.HandshakeRejected(e.status, options.redacted(e.headers), e.message ?: ""))
     } catch (e: Throwable) {
         val timedOut = generateSequence(e) { it.cause }.any { it.javaClass.simpleName.contains("ConnectTimeout") }
         val reason =
@@ -391,7 +392,7 @@ internal class ConnectionLoop<S> private constructor(
         val live = session ?: return
         telemetry.connectedSince = Instant.now()
         telemetry.stateChanged()
-        val headers = redact(live.transport.responseHeaders)
+        val headers = options.redacted(live.transport.responseHeaders)
         shared.state.value = ConnectionState.Connected(live.transport.subprotocol, headers)
         telemetry.emit(ParleyEvent.Connected(live.transport.subprotocol))
         onHandlerAction { handler.onConnect(userState) }
@@ -520,12 +521,8 @@ internal class ConnectionLoop<S> private constructor(
         }
     }
 
-    private fun redact(headers: Map<String, List<String>>): Map<String, List<String>> =
-        headers.mapValues { (k, v) -> if (k.lowercase() in options.sensitiveHeaders) v.map { REDACTED } else v }
-
     internal companion object {
         private const val EVENT_CAPACITY = 16
-        private const val REDACTED = "██"
 
         fun <S> start(
             parent: CoroutineScope?,
@@ -566,7 +563,3 @@ internal class InboundEvent(
 internal class Opened(
     val session: TransportSession,
 ) : Event()
-
-/** The URI for logs: query strings often carry tokens. */
-private fun java.net.URI.withoutQuery(): String =
-    if (rawQuery == null) toString() else toString().substringBefore('?') + "?…"
