@@ -21,6 +21,7 @@ import dev.parley.internal.transport.HandshakeRejectedException
 import dev.parley.internal.transport.KtorTransport
 import dev.parley.internal.transport.Opcode
 import dev.parley.internal.transport.OpenRequest
+import dev.parley.internal.transport.SocketTransport
 import dev.parley.internal.transport.Transport
 import dev.parley.internal.transport.TransportSession
 import dev.parley.internal.transport.WireFrame
@@ -529,7 +530,7 @@ internal class ConnectionLoop<S> private constructor(
             handler: ParleyHandler<S>,
             initialState: S,
             options: ParleyOptions,
-            transport: Transport = KtorTransport(options),
+            transport: Transport = if (options.httpClient != null) KtorTransport(options) else SocketTransport(options),
             dispatcher: CoroutineDispatcher = Dispatchers.Default,
             random: Random = Random.Default,
             clock: Clock = Clock.SYSTEM,

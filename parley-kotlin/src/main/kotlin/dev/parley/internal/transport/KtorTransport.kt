@@ -2,11 +2,8 @@ package dev.parley.internal.transport
 
 import dev.parley.CloseCodes
 import dev.parley.ParleyOptions
-import dev.parley.TlsSettings
 import io.ktor.client.HttpClient
 import io.ktor.client.call.body
-import io.ktor.client.engine.cio.CIO
-import io.ktor.client.engine.cio.endpoint
 import io.ktor.client.plugins.websocket.ClientWebSocketSession
 import io.ktor.client.plugins.websocket.WebSockets
 import io.ktor.client.request.header
@@ -22,12 +19,9 @@ import io.ktor.websocket.ProtocolViolationException
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineName
-import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.DelicateCoroutinesApi
-import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.ExperimentalCoroutinesApi
 import kotlinx.coroutines.Job
-import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.async
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.coroutineScope
@@ -38,8 +32,6 @@ import kotlinx.coroutines.launch
 import kotlinx.coroutines.selects.select
 import java.io.EOFException
 import java.io.IOException
-import java.security.MessageDigest
-import java.util.Base64
 import kotlin.time.Duration
 
 /*
@@ -50,33 +42,18 @@ import kotlin.time.Duration
  * engine can be plugged in; engines whose sessions are not raw (e.g. OkHttp's) will answer pings themselves.
  */
 
-/** Opens WebSocket connections through a Ktor [HttpClient]. */
+/**
+ * Opens WebSocket connections through a caller's Ktor [HttpClient] ([ParleyOptions.httpClient]): their engine, their
+ * plugins and proxies. Without one, Parley uses [SocketTransport], which skips the HTTP client's machinery.
+ */
 internal class KtorTransport(
     options: ParleyOptions,
 ) : Transport {
-    private val ownsClient: Boolean
-    private val client: HttpClient
-
-    init {
-        val given = options.httpClient
-        when {
-            given != null -> {
-                // Shares the caller's engine; closing this derived client leaves that engine alone.
-                client = given.config { installWebSockets(options) }
-                ownsClient = true
-            }
-
-            options.tls == TlsSettings() -> {
-                client = SharedClient.forMaxFrameSize(options.maxFrameSize)
-                ownsClient = false
-            }
-
-            else -> {
-                client = cioClient(options.maxFrameSize, options.tls)
-                ownsClient = true
-            }
+    // Shares the caller's engine; closing this derived client leaves that engine alone.
+    private val client: HttpClient =
+        requireNotNull(options.httpClient) { "KtorTransport needs options.httpClient" }.config {
+            installWebSockets(options.maxFrameSize)
         }
-    }
 
     override suspend fun open(request: OpenRequest): TransportSession {
         val result = CompletableDeferred<KtorSession>()
@@ -123,11 +100,11 @@ internal class KtorTransport(
         // Ktor does not verify Sec-WebSocket-Accept for us.
         val key = response.call.request.content.headers[HttpHeaders.SecWebSocketKey]
         val accept = response.headers[HttpHeaders.SecWebSocketAccept]
-        if (key == null || accept != expectedAccept(key)) {
+        if (key == null || accept != Handshake.expectedAccept(key)) {
             throw HandshakeRejectedException(
                 101,
                 headers,
-                "expected Sec-WebSocket-Accept ${key?.let(::expectedAccept)} but was $accept",
+                "expected Sec-WebSocket-Accept ${key?.let(Handshake::expectedAccept)} but was $accept",
             )
         }
         val selected = response.headers[HttpHeaders.SecWebSocketProtocol]
@@ -145,7 +122,7 @@ internal class KtorTransport(
     }
 
     override fun close() {
-        if (ownsClient) client.close()
+        client.close()
     }
 
     private class KtorSession(
@@ -290,53 +267,10 @@ internal class KtorTransport(
     }
 
     private companion object {
-        const val WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-        fun expectedAccept(key: String): String {
-            val sha1 = MessageDigest.getInstance("SHA-1").digest((key + WEBSOCKET_GUID).toByteArray(Charsets.US_ASCII))
-            return Base64.getEncoder().encodeToString(sha1)
-        }
-
         fun HttpResponse.lowerCaseHeaders(): Map<String, List<String>> =
             headers.entries().associate { (k, v) -> k.lowercase() to v }
     }
 }
-
-/**
- * Parley's own CIO clients. Clients with default TLS share one per frame-size limit, so thousands of Parley clients
- * share one engine (one selector thread, one I/O dispatcher) instead of each starting its own.
- */
-private object SharedClient {
-    private val clients = java.util.concurrent.ConcurrentHashMap<Long, HttpClient>()
-
-    fun forMaxFrameSize(maxFrameSize: Long): HttpClient = clients.computeIfAbsent(maxFrameSize) {
-        cioClient(it, TlsSettings())
-    }
-}
-
-private fun cioClient(maxFrameSize: Long, tls: TlsSettings): HttpClient = HttpClient(CIO) {
-    expectSuccess = false
-    followRedirects = false
-    engine {
-        // Each open WebSocket holds a connection permit; Ktor's defaults (1000, 100 per route) would cap a
-        // process at 100 connections to one server.
-        maxConnectionsCount = MAX_CONNECTIONS
-        endpoint {
-            maxConnectionsPerRoute = MAX_CONNECTIONS
-            // Parley bounds DNS + TCP + TLS + upgrade with its own connectTimeout; CIO's 5 s must not cut in first.
-            connectTimeout = Long.MAX_VALUE
-            connectAttempts = 1
-        }
-        https {
-            tls.trustManager?.let { trustManager = it }
-            tls.serverName?.let { serverName = it }
-        }
-    }
-    installWebSockets(maxFrameSize)
-}
-
-private fun io.ktor.client.HttpClientConfig<*>.installWebSockets(options: ParleyOptions) =
-    installWebSockets(options.maxFrameSize)
 
 private fun io.ktor.client.HttpClientConfig<*>.installWebSockets(maxFrameSize: Long) {
     install(WebSockets) {
@@ -349,11 +283,6 @@ private fun io.ktor.client.HttpClientConfig<*>.installWebSockets(maxFrameSize: L
         }
     }
 }
-
-/** Runs the delayed releases of closed sessions; independent of any client so that stopping one cannot skip them. */
-private val lingering = CoroutineScope(SupervisorJob() + Dispatchers.Default + CoroutineName("parley-linger"))
-
-private const val MAX_CONNECTIONS = 1_000_000
 
 /**
  * Frames Ktor may buffer each way per connection. 64 made the reader and writer suspend and wake on every few frames

@@ -1,0 +1,179 @@
+package dev.parley.internal.transport
+
+import dev.parley.ParleyOptions
+import io.ktor.http.cio.parseResponse
+import io.ktor.network.selector.SelectorManager
+import io.ktor.network.sockets.InetSocketAddress
+import io.ktor.network.sockets.Socket
+import io.ktor.network.sockets.aSocket
+import io.ktor.network.sockets.awaitClosed
+import io.ktor.network.sockets.openReadChannel
+import io.ktor.network.sockets.openWriteChannel
+import io.ktor.network.tls.tls
+import io.ktor.utils.io.ByteReadChannel
+import io.ktor.utils.io.ByteWriteChannel
+import io.ktor.utils.io.writeFully
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CoroutineName
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.ensureActive
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withContext
+import kotlinx.coroutines.withTimeoutOrNull
+import java.io.EOFException
+import java.io.IOException
+import java.net.InetAddress
+import java.security.SecureRandom
+import kotlin.time.Duration
+
+/*
+ * Why Parley frames the socket itself: going through Ktor's HTTP client and its WebSocket session puts two frame
+ * channels and two more coroutines between the socket and Parley (the session's reader and writer), a flush that
+ * waits for the session's writer, and the client's request pipeline on every connect. Measured against raw Ktor with
+ * the same engine, those hand-offs cost Parley more than half its small-message throughput. So the default transport
+ * uses Ktor's socket layer (ktor-network: the same selector, socket coroutines and TLS that the CIO engine uses) and
+ * Ktor's HTTP parser for the upgrade response, and reads and writes frames on the socket's byte channels directly.
+ * KtorTransport remains for callers who hand Parley their own HttpClient.
+ */
+
+/** Opens WebSocket connections on Ktor's sockets, doing the HTTP upgrade and the framing itself. */
+internal class SocketTransport(
+    private val options: ParleyOptions,
+) : Transport {
+    override suspend fun open(request: OpenRequest): TransportSession {
+        val uri = request.uri
+        val secure = uri.scheme.equals("wss", ignoreCase = true)
+        val host = uri.host.removePrefix("[").removeSuffix("]")
+        val port = if (uri.port != -1) {
+            uri.port
+        } else if (secure) {
+            443
+        } else {
+            80
+        }
+        val address = InetSocketAddress(resolve(host), port)
+        val tcp = aSocket(selector).tcp().connect(address) { noDelay = true }
+        val job = SupervisorJob()
+        var socket: Socket = tcp
+        try {
+            if (secure) {
+                socket =
+                    tcp.tls(Dispatchers.IO + job + CoroutineName("parley-tls")) {
+                        options.tls.trustManager?.let { trustManager = it }
+                        serverName = options.tls.serverName ?: host
+                    }
+            }
+            val input = socket.openReadChannel()
+            val output = socket.openWriteChannel(autoFlush = false)
+            val key = Handshake.newKey()
+            output.writeFully(Handshake.requestBytes(request, key))
+            output.flush()
+            val response =
+                parseResponse(input)
+                    ?: throw EOFException("the server closed the connection before answering the upgrade")
+            val headers: Map<String, List<String>>
+            val status: Int
+            val reasonPhrase: String
+            try {
+                status = response.status
+                reasonPhrase = response.statusText.toString()
+                headers =
+                    buildMap<String, MutableList<String>> {
+                        val raw = response.headers
+                        for (offset in raw.offsets()) {
+                            getOrPut(raw.nameAtOffset(offset).toString().lowercase()) { mutableListOf() } +=
+                                raw.valueAtOffset(offset).toString()
+                        }
+                    }
+            } finally {
+                response.release()
+            }
+            Handshake.checkResponse(status, reasonPhrase, headers, request, key)
+            return SocketSession(socket, job, input, output, headers, request.maxFrameSize, seeds.nextLong())
+        } catch (e: Throwable) {
+            socket.close()
+            tcp.close()
+            job.cancel()
+            throw e
+        }
+    }
+
+    override fun close() = Unit
+
+    /** Host names are looked up off the caller's thread: the JDK's resolver blocks. Literal addresses need no lookup. */
+    private suspend fun resolve(host: String): String {
+        val literal = ':' in host || (host.first().isDigit() && host.all { it.isDigit() || it == '.' })
+        if (literal) return host
+        return withContext(Dispatchers.IO) { InetAddress.getByName(host).hostAddress }
+    }
+
+    private class SocketSession(
+        private val socket: Socket,
+        private val job: Job,
+        private val input: ByteReadChannel,
+        private val output: ByteWriteChannel,
+        override val responseHeaders: Map<String, List<String>>,
+        maxFrameSize: Long,
+        maskSeed: Long,
+    ) : TransportSession {
+        override val subprotocol: String? = responseHeaders["sec-websocket-protocol"]?.singleOrNull()
+        private val decoder = FrameDecoder(input, maxFrameSize)
+        private val encoder = FrameEncoder(output, maskSeed)
+
+        override suspend fun receive(): WireFrame? = io { decoder.read() }
+
+        override suspend fun write(frame: WireFrame) = io { encoder.write(frame) }
+
+        override suspend fun flush() = io { encoder.flush() }
+
+        override fun abort() {
+            socket.close()
+            job.cancel()
+        }
+
+        override fun release(linger: Duration) {
+            // Our close frame is flushed; half-close so the server sees we are done, then give it [linger] to close its
+            // side (RFC 6455 §7.1.1: the server should close the TCP connection first) before closing the socket.
+            lingering.launch {
+                try {
+                    withTimeoutOrNull(linger) {
+                        output.flushAndClose()
+                        socket.awaitClosed()
+                    }
+                } catch (e: Throwable) {
+                    // The socket failed while lingering: nothing is left to save.
+                } finally {
+                    abort()
+                }
+            }
+        }
+
+        /**
+         * Runs a read or write, turning the socket's ways of failing into an IOException with the real cause. Ktor
+         * closes its byte channels with a CancellationException that wraps the I/O failure; a genuine cancellation of
+         * our own coroutine is rethrown as it is.
+         */
+        private suspend inline fun <T> io(block: () -> T): T = try {
+            block()
+        } catch (e: IOException) {
+            throw e
+        } catch (e: CancellationException) {
+            currentCoroutineContext().ensureActive()
+            throw IOException(e.message ?: "connection closed", e.cause ?: e)
+        }
+    }
+
+    private companion object {
+        /** One selector thread serves every Parley connection in the process, as one CIO engine would. */
+        val selector: SelectorManager by lazy { SelectorManager(Dispatchers.IO) }
+
+        val seeds = SecureRandom()
+    }
+}
+
+/** Runs the delayed releases of closed sessions; independent of any client so that stopping one cannot skip them. */
+internal val lingering = CoroutineScope(SupervisorJob() + Dispatchers.Default + CoroutineName("parley-linger"))
