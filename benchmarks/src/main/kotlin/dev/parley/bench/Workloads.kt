@@ -48,7 +48,9 @@ class Workloads(
                 { _ -> conn.sendText(text) }
             }
         echoes.pump(send, p.long("warmupCount"), p.long("warmupMs"))
+        val cpuBefore = processCpuNanos()
         val (sent, nanos) = echoes.pump(send, p.long("count"), p.long("durationMs"))
+        val cpuNanos = processCpuNanos() - cpuBefore
         echoes.check()
         val seconds = nanos / 1e9
         return mapOf(
@@ -56,6 +58,9 @@ class Workloads(
             "seconds" to seconds,
             "msgsPerSec" to sent / seconds,
             "mbPerSec" to sent * size / seconds / 1e6,
+            // CPU the whole client process spent per echoed message (driver, library, JIT, GC): less sensitive than
+            // throughput to what else the shared machine runs.
+            "cpuUsPerMsg" to cpuNanos / 1e3 / sent,
         )
     }
 
@@ -232,3 +237,7 @@ class Workloads(
         }
     }
 }
+
+/** CPU time used by this whole process so far, in nanoseconds. */
+internal fun processCpuNanos(): Long =
+    (ManagementFactory.getOperatingSystemMXBean() as com.sun.management.OperatingSystemMXBean).processCpuTime

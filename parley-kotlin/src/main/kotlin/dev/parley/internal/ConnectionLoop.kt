@@ -130,16 +130,13 @@ internal class ConnectionLoop<S> private constructor(
     }
 
     private suspend fun receiveOne() {
+        // Fast path without a select (which costs more than handling a small frame): a caller's command first, so a
+        // flood of inbound frames cannot starve it, then the helpers' next event.
+        shared.mailbox.tryReceive().getOrNull()?.let { return onCommand(it) }
+        events.tryReceive().getOrNull()?.let { return onTagged(it) }
         val draining = phase is Phase.Disconnected || phase is Phase.Closing
         select {
-            events.onReceive { tagged ->
-                if (tagged.generation == generation) {
-                    onEvent(tagged.event)
-                } else {
-                    // An attempt abandoned after it succeeded: nobody else will close that connection.
-                    (tagged.event as? Opened)?.session?.abort()
-                }
-            }
+            events.onReceive { onTagged(it) }
             shared.mailbox.onReceive { onCommand(it) }
             // Nobody writes while down or closing, so frames queued then are answered here rather than left waiting.
             if (draining) {
@@ -147,6 +144,15 @@ internal class ConnectionLoop<S> private constructor(
                     it.fail(if (phase is Phase.Closing) ConnectionClosedException(null) else NotConnectedException())
                 }
             }
+        }
+    }
+
+    private suspend fun onTagged(tagged: Tagged) {
+        if (tagged.generation == generation) {
+            onEvent(tagged.event)
+        } else {
+            // An attempt abandoned after it succeeded: nobody else will close that connection.
+            (tagged.event as? Opened)?.session?.abort()
         }
     }
 
@@ -531,7 +537,11 @@ internal class ConnectionLoop<S> private constructor(
             initialState: S,
             options: ParleyOptions,
             transport: Transport = if (options.httpClient != null) KtorTransport(options) else SocketTransport(options),
-            dispatcher: CoroutineDispatcher = Dispatchers.Default,
+            // One client's loop, reader, writer and timers take turns on one thread at a time, as on an event loop:
+            // handing a frame from the reader to the loop, or a push from the loop to the writer, is then a queue
+            // append on the same worker instead of waking another thread (the dominant cost of a small message on a
+            // pipelined connection). Different clients still run in parallel.
+            dispatcher: CoroutineDispatcher = Dispatchers.Default.limitedParallelism(1),
             random: Random = Random.Default,
             clock: Clock = Clock.SYSTEM,
         ): ParleyClient {

@@ -81,6 +81,9 @@ internal class FrameWriter(
     val closeWritten: CompletableDeferred<Unit> = CompletableDeferred()
     private val batch = ArrayList<Outbound>(MAX_BATCH)
 
+    /** A close frame has been taken into a batch: nothing may follow it. */
+    private var closeTaken = false
+
     /**
      * Why the connection is going down, set by the loop before it releases the session, so that frames caught
      * mid-write when the writer is cancelled fail with the real reason rather than a bare cancellation.
@@ -97,9 +100,9 @@ internal class FrameWriter(
     private suspend fun run() {
         try {
             while (true) {
-                batch += next()
+                take(next())
                 while (batch.size < MAX_BATCH && !closeSent()) {
-                    batch += control.tryReceive().getOrNull() ?: userFramesReady()?.tryReceive()?.getOrNull() ?: break
+                    take(control.tryReceive().getOrNull() ?: userFramesReady()?.tryReceive()?.getOrNull() ?: break)
                 }
                 for (out in batch) {
                     session.write(out.frame)
@@ -130,7 +133,12 @@ internal class FrameWriter(
         }
     }
 
-    private fun closeSent(): Boolean = closeWritten.isCompleted || batch.any { it.frame.opcode == Opcode.CLOSE }
+    private fun take(out: Outbound) {
+        batch += out
+        if (out.frame.opcode == Opcode.CLOSE) closeTaken = true
+    }
+
+    private fun closeSent(): Boolean = closeTaken
 
     private fun userFramesReady(): ReceiveChannel<Outbound>? = userFrames.takeIf {
         userGate.isCompleted && !closeSent()
