@@ -29,6 +29,7 @@ import kotlinx.coroutines.withContext
 import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.withTimeoutOrNull
 import java.io.EOFException
+import java.io.IOException
 import java.net.SocketException
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
@@ -106,6 +107,8 @@ private suspend fun connected(
 }
 
 private fun Throwable.chain(): List<Throwable> = generateSequence(this) { it.cause }.take(10).toList()
+
+private fun Throwable.isOsIoFailure(): Boolean = this is IOException && javaClass.name.startsWith("java.")
 
 private fun Throwable.describe(): String = chain().joinToString(" <- ") { "${it::class.qualifiedName}(${it.message})" }
 
@@ -200,6 +203,13 @@ class ProtocolSpec :
                 }),
                 Triple("a fragmented ping", 1002, { sendFrame(WsOpcode.PING, fin = false) }),
                 Triple("a ping of 126 bytes", 1002, { sendFrame(WsOpcode.PING, ByteArray(126)) }),
+                // RFC 6455 §5.1: a client must close the connection when the server masks a frame.
+                Triple("a masked frame from the server", 1002, {
+                    sendFrame(WsOpcode.TEXT, "x".encodeToByteArray(), mask = true)
+                }),
+                Triple("a 64-bit frame length with the high bit set", 1002, {
+                    sendRaw(byteArrayOf(0x82.toByte(), 127) + ByteArray(8) { if (it == 0) 0x80.toByte() else 0 })
+                }),
             )
         for ((what, code, misbehave) in violations) {
             test("$what: the client closes with $code and reports ProtocolViolation($code)") {
@@ -232,6 +242,17 @@ class ProtocolSpec :
                 again.readFrame().text shouldBe "again"
                 again.sendText("a".repeat(1000))
                 handler.expect<Seen.Received>().frame shouldBe Frame.Text("a".repeat(1000))
+            }
+        }
+
+        test("a frame announcing more than maxFrameSize is refused with 1009 before its payload arrives") {
+            connected(configure = { maxFrameSize = 1000 }) {
+                // Only the header of a 1 GiB binary frame: the client must not wait for (or allocate) the payload.
+                peer.sendRaw(
+                    byteArrayOf(0x82.toByte(), 127) + java.nio.ByteBuffer.allocate(8).putLong(1L shl 30).array(),
+                )
+                peer.expectClose(CloseCodes.MESSAGE_TOO_BIG)
+                handler.awaitSeen<Seen.Disconnected>().reason shouldBe DisconnectReason.MessageTooBig(1000)
             }
         }
 
@@ -275,6 +296,38 @@ class ProtocolSpec :
                     raw.awaitConnection().awaitClosedByClient()
                 } finally {
                     client.stop()
+                }
+            }
+        }
+
+        for ((what, fault) in listOf(
+            "without 'Upgrade: websocket'" to "Upgrade: h2c",
+            "without 'Connection: Upgrade'" to "Connection: keep-alive",
+        )) {
+            test("a 101 $what is HandshakeRejected(101) (RFC 6455 §4.1)") {
+                RawWebSocketServer(answerUpgrade = false).use { raw ->
+                    val handler = recorder()
+                    val client = Parley.start(handler, Unit, parleyOptions { url = raw.url() })
+                    try {
+                        val peer = raw.awaitConnection()
+                        val key = peer.request.header("sec-websocket-key").shouldNotBeNull()
+                        val headers =
+                            listOf("Upgrade: websocket", "Connection: Upgrade").map {
+                                if (it.substringBefore(':') == fault.substringBefore(':')) fault else it
+                            }
+                        val head =
+                            "HTTP/1.1 101 Switching Protocols\r\n" + headers.joinToString("") { "$it\r\n" } +
+                                "Sec-WebSocket-Accept: ${RawWebSocketServer.acceptKey(key)}\r\n\r\n"
+                        peer.sendRaw(head.encodeToByteArray())
+                        val rejected =
+                            handler.awaitSeen<Seen.Disconnected>().reason
+                                .shouldBeInstanceOf<DisconnectReason.HandshakeRejected>()
+                        rejected.status shouldBe 101
+                        rejected.message shouldContain fault.substringBefore(':')
+                        peer.awaitClosedByClient()
+                    } finally {
+                        client.stop()
+                    }
                 }
             }
         }
@@ -431,8 +484,10 @@ class ProtocolSpec :
                 val cause =
                     handler.awaitSeen<Seen.Disconnected>().reason
                         .shouldBeInstanceOf<DisconnectReason.TransportFailed>().cause
+                // The operating system's own report (EOF, reset or broken pipe, depending on which side saw it first),
+                // not just a wrapper saying the channel closed.
                 withClue("cause chain: ${cause.describe()}") {
-                    cause.chain().any { it is EOFException || it is SocketException } shouldBe true
+                    cause.chain().any { it.isOsIoFailure() } shouldBe true
                 }
             }
         }

@@ -6,7 +6,6 @@ import io.ktor.network.selector.SelectorManager
 import io.ktor.network.sockets.InetSocketAddress
 import io.ktor.network.sockets.Socket
 import io.ktor.network.sockets.aSocket
-import io.ktor.network.sockets.awaitClosed
 import io.ktor.network.sockets.openReadChannel
 import io.ktor.network.sockets.openWriteChannel
 import io.ktor.network.tls.tls
@@ -19,6 +18,7 @@ import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.launch
@@ -136,13 +136,15 @@ internal class SocketTransport(
         }
 
         override fun release(linger: Duration) {
-            // Our close frame is flushed; half-close so the server sees we are done, then give it [linger] to close its
-            // side (RFC 6455 §7.1.1: the server should close the TCP connection first) before closing the socket.
+            // Our close frame is flushed into the socket's channel, not yet onto the wire: half-close, so it leaves
+            // followed by a FIN, and keep the socket [linger] longer. Closing at once could reset the connection (data
+            // unread on our side makes the kernel send RST), and the server, which RFC 6455 §7.1.1 asks to close the
+            // TCP connection first, could lose our close frame.
             lingering.launch {
                 try {
                     withTimeoutOrNull(linger) {
                         output.flushAndClose()
-                        socket.awaitClosed()
+                        awaitCancellation()
                     }
                 } catch (e: Throwable) {
                     // The socket failed while lingering: nothing is left to save.
