@@ -8,6 +8,9 @@ package dev.parley
  * - On the client's own coroutine, in order of the events that caused them. While one runs, the client reads no
  *   further frame (the socket pushes back), but sends from other coroutines still go out.
  * - A callback may suspend as long as it likes; a long one delays the next event, including the close handshake.
+ * - The client's loop, reader and writer share one thread at a time. A callback that *blocks* its thread (blocking I/O,
+ *   long computation) rather than suspending also stops that client's writing until it returns: run such work in
+ *   `withContext(Dispatchers.IO)` or in another scope.
  * - A callback that throws stops the client with [StopReason.HandlerFailed]: the connection is closed with 1011 and
  *   [ConnectionState.Stopped] carries the exception. A client linked to a scope fails that scope too.
  * - After [ConnectionState.Stopped] no callback is called again.

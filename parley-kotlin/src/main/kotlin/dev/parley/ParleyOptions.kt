@@ -39,7 +39,7 @@ public class ParleyOptions internal constructor(
     public val name: String,
     /** Header names (lower case) whose values never appear in logs or `toString()`. */
     public val sensitiveHeaders: Set<String>,
-    /** A caller-supplied Ktor client, or `null` to let Parley create (and close) a CIO one per client. */
+    /** A caller-supplied Ktor client to connect through, or `null` for Parley's own transport on Ktor's sockets. */
     public val httpClient: HttpClient?,
 ) {
     override fun toString(): String {
@@ -94,9 +94,10 @@ public class ParleyOptions internal constructor(
         public val sensitiveHeaders: MutableSet<String> = mutableSetOf()
 
         /**
-         * A Ktor client to connect with instead of Parley's own CIO client. Parley derives a client from it with the
-         * WebSockets plugin (sharing its engine) and never closes the engine; you do. Parley needs raw frames: with an
-         * engine other than CIO, pings and pongs may be handled by the engine and not reach Parley.
+         * A Ktor client to connect through (its engine, plugins and proxy settings) instead of Parley's own transport,
+         * which frames the socket itself and is faster. Parley derives a client from it with the WebSockets plugin
+         * (sharing its engine) and never closes the engine; you do. Parley needs raw frames: with an engine other than
+         * CIO, pings and pongs may be handled by the engine and not reach Parley.
          */
         public var httpClient: HttpClient? = null
 
