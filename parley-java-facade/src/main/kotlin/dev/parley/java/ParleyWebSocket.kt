@@ -19,8 +19,10 @@ import kotlinx.coroutines.cancel
 import kotlinx.coroutines.future.asCompletableFuture
 import kotlinx.coroutines.future.future
 import kotlinx.coroutines.isActive
+import kotlinx.coroutines.job
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
+import org.slf4j.LoggerFactory
 import java.net.URI
 import java.nio.ByteBuffer
 import java.time.Duration
@@ -48,19 +50,32 @@ import kotlin.time.toKotlinDuration
  * Every method may be called from any thread. Futures complete exceptionally with the Kotlin API's typed exceptions
  * (all `java.io.IOException`s): `NotConnectedException`, `SendQueueFullException`, `ConnectionClosedException`,
  * `ClientStoppedException`, `ConnectFailedException`. Cancelling a send's future does not withdraw the frame.
+ *
+ * Listener callbacks run one at a time, in order, on the callback executor. Message callbacks are pipelined: the client
+ * reads up to [Builder.maxPendingCallbacks] messages ahead of the listener, then stops reading until it catches up.
+ * Frames a message callback replies are queued when it returns, behind frames already queued; frames replied from
+ * `onConnect` still precede every frame queued while connecting. See [ParleyListener] and [Reply].
  */
 public class ParleyWebSocket private constructor(
     private val options: ParleyOptions,
     private val listener: ParleyListener,
     private val eventListener: ParleyEventListener?,
     callbackExecutor: Executor,
+    private val maxPendingCallbacks: Int,
 ) : AutoCloseable {
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+
+    /** Replies waiting for room in the send queue, and markers waiting for room in the mailbox: cancelled on stop. */
+    private val replies = CoroutineScope(scope.coroutineContext + SupervisorJob(scope.coroutineContext.job))
     private val callbacks = SerialExecutor(callbackExecutor)
 
     /** Created by the first [connect]; the core client connects as it starts. */
     @Volatile
     private var client: ParleyClient? = null
+
+    /** The listener's core handler, created with [client]. */
+    @Volatile
+    private var handler: ListenerHandler? = null
 
     @Volatile
     private var closed = false
@@ -121,9 +136,14 @@ public class ParleyWebSocket private constructor(
     /** Delivers [message] to [ParleyListener.onInfo]; `false` if not started, stopped, or the mailbox is full. */
     public fun tell(message: Any): Boolean = client?.tell(message) ?: false
 
-    /** Stops the client for good; completes when its socket and coroutines are released. Idempotent. */
+    /**
+     * Stops the client for good; completes when its socket and coroutines are released. Idempotent. Message callbacks
+     * handed to the callback executor but not started yet are skipped, and replies still waiting for room in the send
+     * queue are dropped.
+     */
     public fun stop(): CompletableFuture<Void?> {
         closed = true
+        releaseCallbacks()
         val c = client
         // After close() the scope is gone, and so is the client: nothing left to wait for.
         if (c == null || !scope.isActive) return CompletableFuture.completedFuture(null)
@@ -133,9 +153,24 @@ public class ParleyWebSocket private constructor(
     /** Stops the client and waits for it (a close frame is sent; nothing waits for the peer's answer). */
     override fun close() {
         closed = true
+        releaseCallbacks()
         runBlocking { client?.stop() }
         scope.cancel()
     }
+
+    /** Skips queued message callbacks and drops waiting replies, so nothing they hold keeps the client from stopping. */
+    private fun releaseCallbacks() {
+        handler?.skipQueued()
+        replies.cancel()
+    }
+
+    /** For tests: per-message callbacks handed to the callback executor and not finished (replies included). */
+    @JvmName("pendingCallbacksForTests")
+    internal fun pendingCallbacks(): Int = handler?.pendingCallbacks ?: 0
+
+    /** For tests: the most per-message callbacks ever pending at once; never above the bound. */
+    @JvmName("pendingCallbacksHighWaterForTests")
+    internal fun pendingCallbacksHighWater(): Int = handler?.highWater ?: 0
 
     private fun send(frame: Frame): CompletableFuture<Void?> {
         val c =
@@ -166,7 +201,18 @@ public class ParleyWebSocket private constructor(
             )
         }
         client?.let { return it }
-        val c = Parley.start(ListenerHandler(listener, callbacks), Unit, options)
+        val h =
+            ListenerHandler(
+                listener,
+                callbacks,
+                maxPendingCallbacks,
+                replies,
+                waitWhenFull = options.sendOverflow == SendOverflow.SUSPEND,
+                log = LoggerFactory.getLogger("dev.parley.Parley.${options.name}"),
+            )
+        handler = h
+        val c = Parley.start(h, Unit, options)
+        h.attach(c)
         client = c
         scope.launch { c.state.collect { s -> callbacks.execute { listener.onStateChange(s.toJava()) } } }
         eventListener?.let { events ->
@@ -187,6 +233,7 @@ public class ParleyWebSocket private constructor(
         private var listener: ParleyListener = object : ParleyListener {}
         private var eventListener: ParleyEventListener? = null
         private var executor: Executor? = null
+        private var maxPendingCallbacks = DEFAULT_MAX_PENDING_CALLBACKS
 
         /** Adds a header to the upgrade request. */
         public fun header(name: String, value: String): Builder = apply { settings += { header(name, value) } }
@@ -281,6 +328,15 @@ public class ParleyWebSocket private constructor(
          */
         public fun callbackExecutor(executor: Executor): Builder = apply { this.executor = executor }
 
+        /**
+         * How many message callbacks (`onText`, `onBinary`, `onPing`, `onPong`, `onInfo`) may be handed to the callback
+         * executor ahead of the listener (default 256). When that many have been received and not finished (their
+         * replies queued), the client stops reading until one finishes, so a slow listener slows the peer down instead
+         * of filling memory; up to this many received messages may be held at once. Validated by [build], which
+         * throws `IllegalArgumentException` naming `maxPendingCallbacks` unless it is positive.
+         */
+        public fun maxPendingCallbacks(count: Int): Builder = apply { this.maxPendingCallbacks = count }
+
         /** Validates and builds. @throws IllegalArgumentException naming the bad option. */
         public fun build(): ParleyWebSocket {
             val options =
@@ -288,7 +344,14 @@ public class ParleyWebSocket private constructor(
                     url = uri.toString()
                     settings.forEach { it() }
                 }
-            return ParleyWebSocket(options, listener, eventListener, executor ?: SerialExecutor.sharedPool)
+            require(maxPendingCallbacks > 0) { "maxPendingCallbacks must be positive, was $maxPendingCallbacks" }
+            return ParleyWebSocket(
+                options,
+                listener,
+                eventListener,
+                executor ?: SerialExecutor.sharedPool,
+                maxPendingCallbacks,
+            )
         }
     }
 
@@ -298,6 +361,14 @@ public class ParleyWebSocket private constructor(
         public fun builder(uri: URI): Builder = Builder(uri)
     }
 }
+
+/**
+ * How many message callbacks may be handed to the callback executor before the client stops reading. Large enough that
+ * the connection loop almost never waits for the listener's thread to wake up at high message rates (pipelining is
+ * what makes the facade fast), small enough that a stalled listener holds a bounded number of received messages and
+ * pushes back on the peer through TCP instead of queueing without bound.
+ */
+private const val DEFAULT_MAX_PENDING_CALLBACKS = 256
 
 /** The buffer's remaining bytes, copied without moving the caller's position. */
 internal fun ByteBuffer.copyRemaining(): ByteArray = ByteArray(remaining()).also { duplicate().get(it) }

@@ -18,12 +18,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -303,5 +305,207 @@ class ParleyWebSocketTest {
         IllegalArgumentException queue = assertThrows(IllegalArgumentException.class,
             () -> ParleyWebSocket.builder(URI.create("ws://example.com/")).sendQueue(0, dev.parley.SendOverflow.FAIL).build());
         assertTrue(queue.getMessage().contains("sendQueueCapacity"), queue.getMessage());
+        IllegalArgumentException pending = assertThrows(IllegalArgumentException.class,
+            () -> ParleyWebSocket.builder(URI.create("ws://example.com/")).maxPendingCallbacks(0).build());
+        assertTrue(pending.getMessage().contains("maxPendingCallbacks"), pending.getMessage());
+    }
+
+    /** Waits, bounded, for a condition another thread makes true. */
+    private static void awaitTrue(BooleanSupplier condition, String failure) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) throw new AssertionError(failure);
+            java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(2));
+        }
+    }
+
+    /** Records states as onStateChange sees them, and waits for STOPPED. */
+    static class StateRecorder {
+        final BlockingQueue<ParleyState> states = new LinkedBlockingQueue<>();
+
+        ParleyState awaitStopped() throws InterruptedException {
+            ParleyState state;
+            do {
+                state = states.poll(WAIT, TimeUnit.SECONDS);
+                if (state == null) throw new AssertionError("the client did not stop");
+            } while (state.kind() != ParleyState.Kind.STOPPED);
+            return state;
+        }
+    }
+
+    @Test
+    void aSlowListenerPushesBackAtMostTheDefaultBoundIsEverPending() throws Exception {
+        slowListenerPushesBack(null, 256);
+    }
+
+    @Test
+    void aSlowListenerPushesBackAtMostTheConfiguredBoundIsEverPending() throws Exception {
+        slowListenerPushesBack(4, 4);
+    }
+
+    /**
+     * The first onText blocks while the server echoes far more messages than the bound: exactly {@code bound}
+     * callbacks get handed over (the client stops reading), never more; released, every message arrives once, in order.
+     */
+    private void slowListenerPushesBack(Integer configured, int bound) throws Exception {
+        int messages = bound * 2 + 50; // far past the bound, yet within the send queue (1024), so sends never wait
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicInteger started = new AtomicInteger();
+        BlockingQueue<String> texts = new LinkedBlockingQueue<>();
+        ParleyWebSocket.Builder builder = ParleyWebSocket.builder(URI.create(ktorServer().url("/ws")))
+            .listener(new ParleyListener() {
+                @Override public void onText(Reply reply, String text) {
+                    started.incrementAndGet();
+                    try {
+                        if (!release.await(2 * WAIT, TimeUnit.SECONDS)) throw new AssertionError("never released");
+                    } catch (InterruptedException e) {
+                        throw new AssertionError(e);
+                    }
+                    texts.add(text);
+                }
+            });
+        if (configured != null) builder.maxPendingCallbacks(configured);
+        ParleyWebSocket ws = build(builder);
+        try {
+            await(ws.connect());
+            List<CompletableFuture<Void>> sends = new ArrayList<>();
+            for (int i = 0; i < messages; i++) sends.add(ws.sendText("m" + i));
+            for (CompletableFuture<Void> send : sends) await(send);
+            awaitTrue(() -> ws.pendingCallbacksForTests() == bound && started.get() > 0,
+                "the window never filled: " + ws.pendingCallbacksForTests() + " pending");
+            assertEquals(1, started.get(), "only the blocked callback has started");
+            assertTrue(ws.metrics().framesReceived() < messages,
+                "the client kept reading past a full window: " + ws.metrics().framesReceived());
+        } finally {
+            release.countDown();
+        }
+        for (int i = 0; i < messages; i++) assertEquals("m" + i, texts.poll(WAIT, TimeUnit.SECONDS));
+        awaitTrue(() -> ws.pendingCallbacksForTests() == 0, "callbacks still pending");
+        assertTrue(texts.isEmpty(), "a message arrived twice: " + texts);
+        assertEquals(messages, started.get());
+        assertEquals(bound, ws.pendingCallbacksHighWaterForTests(), "more callbacks were pending than the bound");
+    }
+
+    @Test
+    void repliesFromOnTextAreSentInOrder() throws Exception {
+        repliesFromOnTextAreSentInOrder(null);
+    }
+
+    @Test
+    void repliesFromOnTextStayInOrderWhenTheyWaitForRoomInAFullQueue() throws Exception {
+        repliesFromOnTextAreSentInOrder(1);
+    }
+
+    /** Every onText of an original message replies several frames; the echo server returns them all in order. */
+    private void repliesFromOnTextAreSentInOrder(Integer queueCapacity) throws Exception {
+        int messages = 300;
+        int repliesEach = 4;
+        BlockingQueue<String> texts = new LinkedBlockingQueue<>();
+        ParleyWebSocket.Builder builder = ParleyWebSocket.builder(URI.create(ktorServer().url("/ws")))
+            .listener(new ParleyListener() {
+                @Override public void onText(Reply reply, String text) {
+                    texts.add(text);
+                    if (text.contains("/")) return; // an echoed reply
+                    for (int r = 0; r < repliesEach; r++) reply.sendText(text + "/" + r);
+                }
+            });
+        if (queueCapacity != null) builder.sendQueue(queueCapacity, dev.parley.SendOverflow.SUSPEND);
+        ParleyWebSocket ws = build(builder);
+        await(ws.connect());
+        // One at a time: concurrent senders waiting for room in a full queue are not ordered among themselves.
+        for (int i = 0; i < messages; i++) await(ws.sendText("m" + i));
+        List<String> originals = new ArrayList<>();
+        List<String> replies = new ArrayList<>();
+        for (int n = 0; n < messages * (1 + repliesEach); n++) {
+            String text = texts.poll(WAIT, TimeUnit.SECONDS);
+            if (text == null) throw new AssertionError("missing echoes after " + originals.size() + " + " + replies.size());
+            (text.contains("/") ? replies : originals).add(text);
+        }
+        List<String> expectedOriginals = new ArrayList<>();
+        List<String> expectedReplies = new ArrayList<>();
+        for (int i = 0; i < messages; i++) {
+            expectedOriginals.add("m" + i);
+            for (int r = 0; r < repliesEach; r++) expectedReplies.add("m" + i + "/" + r);
+        }
+        assertEquals(expectedOriginals, originals);
+        assertEquals(expectedReplies, replies);
+    }
+
+    @Test
+    void replyStopFromOnTextStopsTheClientWithTheListenersReasonAndSkipsLaterMessages() throws Exception {
+        KtorTestServer server = ktorServer();
+        StateRecorder states = new StateRecorder();
+        List<String> texts = java.util.Collections.synchronizedList(new ArrayList<>());
+        ParleyWebSocket ws = build(ParleyWebSocket.builder(URI.create(server.url("/ws")))
+            .listener(new ParleyListener() {
+                @Override public void onText(Reply reply, String text) {
+                    texts.add(text);
+                    if (text.equals("stop")) {
+                        reply.sendText("replaced by the stop");
+                        reply.stop("enough");
+                    }
+                }
+                @Override public void onStateChange(ParleyState state) { states.states.add(state); }
+            }));
+        await(ws.connect());
+        for (String text : List.of("a", "b", "stop", "c", "d")) ws.sendText(text);
+        ParleyState stopped = states.awaitStopped();
+        assertEquals(ParleyState.StopKind.BY_LISTENER, stopped.stopKind());
+        assertEquals("enough", stopped.stopReason());
+        assertEquals(1000, awaitCloseCode(server));
+        // STOPPED reaches onStateChange after every message callback handed over before it: these are all.
+        assertEquals(List.of("a", "b", "stop"), texts);
+    }
+
+    @Test
+    void replyDisconnectFromOnTextClosesWithItsCodeAndKeepsTheClient() throws Exception {
+        KtorTestServer server = ktorServer();
+        Recorder recorder = new Recorder() {
+            @Override public void onText(Reply reply, String text) {
+                super.onText(reply, text);
+                if (text.equals("bye")) reply.disconnect(4002, "listener-reason");
+            }
+        };
+        ParleyWebSocket ws = build(ParleyWebSocket.builder(URI.create(server.url("/ws"))).listener(recorder));
+        await(ws.connect());
+        for (String text : List.of("a", "bye", "late")) ws.sendText(text);
+        DisconnectInfo info = recorder.nextDisconnect();
+        assertEquals(DisconnectInfo.Kind.BY_LISTENER, info.kind());
+        assertEquals(4002, info.closeCode());
+        assertEquals("listener-reason", info.listenerReason());
+        assertEquals(4002, awaitCloseCode(server));
+        // onDisconnect runs after every earlier callback; "late" belonged to the closing connection and was skipped.
+        List<String> before = new ArrayList<>(recorder.events);
+        before.remove("disconnect:BY_LISTENER"); // onDisconnect records it after handing over the info we awaited
+        assertEquals(List.of("connect", "text:a", "text:bye"), before);
+        assertEquals(ParleyState.Kind.DISCONNECTED, ws.state().kind());
+        await(ws.connect());
+        await(ws.sendText("again"));
+        awaitTrue(() -> recorder.events.contains("text:again"), "the client did not come back");
+    }
+
+    @Test
+    void aThrowingMessageCallbackSkipsLaterOnesAndClosesWith1011() throws Exception {
+        KtorTestServer server = ktorServer();
+        IllegalStateException bug = new IllegalStateException("listener bug");
+        StateRecorder states = new StateRecorder();
+        List<String> texts = java.util.Collections.synchronizedList(new ArrayList<>());
+        ParleyWebSocket ws = build(ParleyWebSocket.builder(URI.create(server.url("/ws")))
+            .listener(new ParleyListener() {
+                @Override public void onText(Reply reply, String text) {
+                    texts.add(text);
+                    reply.sendText("reply to " + text);
+                    if (text.equals("boom")) throw bug;
+                }
+                @Override public void onStateChange(ParleyState state) { states.states.add(state); }
+            }));
+        await(ws.connect());
+        for (String text : List.of("ok", "boom", "after-1", "after-2")) ws.sendText(text);
+        ParleyState stopped = states.awaitStopped();
+        assertEquals(ParleyState.StopKind.LISTENER_FAILED, stopped.stopKind());
+        assertSame(bug, stopped.stopCause());
+        assertEquals(1011, awaitCloseCode(server));
+        // Replies of "ok" may echo back first; nothing after the failure ran.
+        assertEquals(List.of("ok", "boom"), texts.stream().filter(t -> !t.startsWith("reply to")).collect(java.util.stream.Collectors.toList()));
     }
 }
