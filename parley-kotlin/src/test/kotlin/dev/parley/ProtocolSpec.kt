@@ -492,6 +492,29 @@ class ProtocolSpec :
             }
         }
 
+        test("a handler pushing more than the queue holds onto a reset connection is not left waiting") {
+            val entered = CompletableDeferred<Unit>()
+            val reset = CompletableDeferred<Unit>()
+            // Far more than the socket's channel buffers (about 1 MiB): the writer must fail mid-push, with most of
+            // the frames still to hand over through a control queue of 2.
+            val pushes = List(50) { Frame.Binary(ByteArray(64 * 1024)) }
+            val handler =
+                RecordingHandler<Unit>(onReceived = { _, s ->
+                    entered.complete(Unit)
+                    reset.await()
+                    HandlerAction.Push(pushes, s)
+                })
+            connected(handler, configure = { sendQueueCapacity = 2 }) {
+                peer.sendText("push now")
+                entered.await()
+                peer.closeAbruptly()
+                reset.complete(Unit)
+                val reason = withTimeoutOrNull(5.seconds) { handler.awaitSeen<Seen.Disconnected>().reason }
+                withClue("the loop must get out of the push once the writer has failed") { reason.shouldNotBeNull() }
+                reason.shouldBeInstanceOf<DisconnectReason.TransportFailed>()
+            }
+        }
+
         test("a send to a reset connection fails with the write's real cause while a handler callback runs") {
             val gate = CompletableDeferred<Unit>()
             val handler =

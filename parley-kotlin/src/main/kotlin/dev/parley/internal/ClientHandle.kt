@@ -2,6 +2,7 @@ package dev.parley.internal
 
 import dev.parley.ClientStoppedException
 import dev.parley.CloseCodes
+import dev.parley.ConnectionClosedException
 import dev.parley.ConnectionState
 import dev.parley.DisconnectReason
 import dev.parley.Frame
@@ -67,8 +68,14 @@ internal class ClientShared(
     @Volatile
     var reconnectAttempts: Int = 0
 
-    /** User frames, bounded. Whatever is left in it when the client stops is failed by onUndeliveredElement. */
-    val sendQueue = Channel<Outbound>(options.sendQueueCapacity) { it.fail(ClientStoppedException(stopReason)) }
+    /**
+     * User frames, bounded. A frame is "undelivered" when the client stops with it still queued, or when the writer
+     * that had just taken it is cancelled because its connection ended: it fails with whichever happened.
+     */
+    val sendQueue = Channel<Outbound>(options.sendQueueCapacity) { it.fail(undelivered()) }
+
+    private fun undelivered(): ParleyException = stopReason?.let { ClientStoppedException(it) }
+        ?: lastReason.let { ConnectionClosedException(it, (it as? DisconnectReason.TransportFailed)?.cause) }
 
     /** Commands and tell() messages from callers, bounded like the send queue. */
     val mailbox = Channel<Command>(options.sendQueueCapacity)

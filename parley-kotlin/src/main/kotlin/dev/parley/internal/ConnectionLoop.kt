@@ -267,6 +267,8 @@ internal class ConnectionLoop<S> private constructor(
         log.debug("{} + {} -> {}", previous, event, phase)
         // Publish Disconnected once, with the reason the handler is about to hear.
         step.effects.firstNotNullOfOrNull { it as? Effect.CallOnDisconnect }?.let { shared.lastReason = it.reason }
+        // Known before the session is released, so a frame its writer had taken fails as "stopped", not "closed".
+        step.effects.firstNotNullOfOrNull { it as? Effect.Terminate }?.let { shared.stopReason = it.reason }
         shared.reconnectAttempts = phase.failures
         // A scheduled retry publishes itself, with its delay.
         if (step.effects.none { it is Effect.ScheduleRetry }) publish()

@@ -95,9 +95,9 @@ internal class FrameWriter(
         userGate.complete(Unit)
     }
 
-    fun start(scope: CoroutineScope): Job = scope.launch { run() }
+    fun start(scope: CoroutineScope): Job = scope.launch { run(this) }
 
-    private suspend fun run() {
+    private suspend fun run(scope: CoroutineScope) {
         try {
             while (true) {
                 take(next())
@@ -129,7 +129,21 @@ internal class FrameWriter(
             val cause = dev.parley.ConnectionClosedException(DisconnectReason.TransportFailed(e), e)
             batch.forEach { it.fail(cause) }
             closeWritten.completeExceptionally(e)
+            // Nothing will be written any more, but the loop may be busy in a handler (even one waiting to push):
+            // answer what is queued, and what comes, until the session is released, so nobody waits on a dead writer.
+            scope.launch { refuseAll(cause) }
             onFailure(e)
+        }
+    }
+
+    private suspend fun refuseAll(cause: Throwable) {
+        while (true) {
+            val out =
+                select<Outbound?> {
+                    control.onReceiveCatching { it.getOrNull() }
+                    userFrames.onReceiveCatching { it.getOrNull() }
+                } ?: return
+            out.fail(cause)
         }
     }
 
