@@ -32,6 +32,10 @@ object Harness {
     fun main(args: Array<String>) {
         if (!Snapshot.active) exitProcess(runFromSnapshot(args))
         val options = Options.parse(args.flatMap { it.trim().split(Regex("\\s+")) }.filter { it.isNotEmpty() })
+        options.reportFrom?.let {
+            rerender(it, options)
+            exitProcess(0)
+        }
         val results = run(options)
         val failed = results.runs.count { !it.ok }
         // A smoke run exists to catch rot: any failure fails it. In a full run, a failure is a result (reported).
@@ -58,6 +62,35 @@ object Harness {
         } finally {
             snapshot.delete()
         }
+    }
+
+    /** Writes the report again from an earlier run's results.json (after a change to how results are reported). */
+    private fun rerender(json: File, options: Options) {
+        val tree = com.fasterxml.jackson.databind.ObjectMapper().readTree(json)
+        val mapper = com.fasterxml.jackson.databind.ObjectMapper()
+
+        @Suppress("UNCHECKED_CAST")
+        fun map(node: com.fasterxml.jackson.databind.JsonNode) =
+            mapper.convertValue(node, Map::class.java) as Map<String, Any?>
+        val runs =
+            tree["runs"].map {
+                RunResult(
+                    it["round"].asInt(),
+                    it["key"].asText(),
+                    it["client"].asText(),
+                    it["ok"].asBoolean(),
+                    map(it["metrics"]),
+                    it["error"]?.takeUnless { e -> e.isNull }?.asText(),
+                    it["seconds"].asDouble(),
+                )
+            }
+        val ran = runs.map { it.key }.toSet()
+        val clients = tree["clients"].map { Clients.byId(it["id"].asText()) }
+        val plan = options.plan.copy(rounds = tree["rounds"].asInt())
+        val again = options.copy(plan = plan, clients = clients, workloads = plan.workloads.filter { it.key in ran })
+        val report = Report(plan, again, map(tree["machine"]), runs, tree["totalSeconds"].asDouble())
+        report.write(options.out.apply { mkdirs() })
+        log(report.summaryMarkdown())
     }
 
     fun run(options: Options): Report {
@@ -203,6 +236,8 @@ data class Options(
     val out: File,
     val clients: List<ClientKind>,
     val workloads: List<WorkloadSpec>,
+    /** An earlier run's results.json to report again instead of running. */
+    val reportFrom: File? = null,
 ) {
     companion object {
         fun parse(args: List<String>): Options {
@@ -211,6 +246,7 @@ data class Options(
             var clientIds: List<String>? = null
             var keys: List<String>? = null
             var rounds: Int? = null
+            var reportFrom: File? = null
             val it = args.iterator()
             while (it.hasNext()) {
                 when (val arg = it.next()) {
@@ -219,6 +255,7 @@ data class Options(
                     "--rounds" -> rounds = it.next().toInt()
                     "--clients" -> clientIds = it.next().split(',')
                     "--workloads" -> keys = it.next().split(',')
+                    "--report-from" -> reportFrom = File(it.next())
                     else -> error("unknown argument '$arg'")
                 }
             }
@@ -229,7 +266,7 @@ data class Options(
                     plan.workloads.firstOrNull { it.key == k }
                         ?: error("unknown workload '$k'; known: ${plan.workloads.joinToString { it.key }}")
                 } ?: plan.workloads
-            return Options(plan, out, clients, workloads)
+            return Options(plan, out, clients, workloads, reportFrom)
         }
     }
 }

@@ -69,7 +69,12 @@ class Report(
                 val base = rawStat(Clients.BASELINE, column)
                 for (client in clients) {
                     val s = rawStat(client.id, column) ?: continue
-                    val ratio = if (column.ratio && base != null && base.median > 0) s.median / base.median else null
+                    val ratio =
+                        if (column.ratio && base != null && base.median > 0) {
+                            pairedRatio(client.id, column) ?: (s.median / base.median)
+                        } else {
+                            null
+                        }
                     val advantage = ratio?.let {
                         if (column.higherIsBetter) {
                             it
@@ -85,6 +90,24 @@ class Report(
         }
 
     fun stat(client: String, column: Column): Stat? = stats[client to column.id]
+
+    /**
+     * The median over rounds of client ÷ Ktor within the same round: on a shared machine whose load drifts over the
+     * run, comparing neighbours is fairer than comparing medians taken at different times. `null` without pairs.
+     */
+    private fun pairedRatio(client: String, column: Column): Double? {
+        fun byRound(id: String) = runs
+            .filter { it.client == id && it.key == column.key }
+            .mapNotNull { r -> (r.metrics[column.metric] as? Number)?.toDouble()?.let { r.round to it } }
+            .toMap()
+        val base = byRound(Clients.BASELINE)
+        val ratios = byRound(client).mapNotNull { (round, v) ->
+            base[round]?.takeIf { it > 0 }?.let { v / it }
+        }.sorted()
+        if (ratios.isEmpty()) return null
+        val mid = ratios.size / 2
+        return if (ratios.size % 2 == 1) ratios[mid] else (ratios[mid - 1] + ratios[mid]) / 2
+    }
 
     private fun rawStat(client: String, column: Column): Stat? {
         val mine = runs.filter { it.client == client && it.key == column.key }
@@ -274,7 +297,7 @@ class Report(
 
     companion object {
         const val RATIO_DEFINITION =
-            "× is how many times better than raw Ktor CIO in the same run, so above 1 is better in every column: " +
-                "client / Ktor for throughput, Ktor / client for times and memory."
+            "× is how many times better than raw Ktor CIO, so above 1 is better in every column: the median over " +
+                "rounds of client / Ktor in the same round for throughput, Ktor / client for times and memory."
     }
 }
