@@ -56,14 +56,16 @@ data class Plan(
 
         fun full() = Plan(
             mode = "full",
-            // About 12 minutes on 2 cores: a round takes about 2.5 minutes, and 10,000 idle connections (once) 1.5.
+            // About 13 minutes on 2 cores: a round takes about 3 minutes, and 10,000 idle connections (once) 1.5.
             rounds = 4,
             workloads =
             listOf(
                 // Throughput runs are bounded by time, not count, so that a slow client cannot stretch the run.
-                text(FOREVER, FOREVER, warmupMs = 1_500, durationMs = 2_500, timeout = 120),
-                binary(FOREVER, FOREVER, warmupMs = 1_000, durationMs = 2_500, timeout = 120),
-                rtt(warmupCount = 2_000, count = 10_000, warmupMs = 1_500, durationMs = 5_000, timeout = 120),
+                // Warm-ups are long enough for the JIT to settle: with 1.5 s, C2 compilation still took half of the
+                // CPU samples of a 4 s run on 2 cores, and clients with more code to compile were measured compiling.
+                text(FOREVER, FOREVER, warmupMs = 4_000, durationMs = 2_500, timeout = 120),
+                binary(FOREVER, FOREVER, warmupMs = 3_000, durationMs = 2_500, timeout = 120),
+                rtt(warmupCount = 30_000, count = 10_000, warmupMs = 3_000, durationMs = 5_000, timeout = 120),
                 connect(warmupCount = 20, count = 200, timeout = 120),
                 idle(connections = 1_000, settleMs = 1_000, timeout = 180),
                 idle(connections = 10_000, settleMs = 1_000, timeout = 300, rounds = 1),
