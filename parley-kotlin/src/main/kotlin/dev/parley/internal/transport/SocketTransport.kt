@@ -48,13 +48,12 @@ internal class SocketTransport(
         val uri = request.uri
         val secure = uri.scheme.equals("wss", ignoreCase = true)
         val host = uri.host.removePrefix("[").removeSuffix("]")
-        val port = if (uri.port != -1) {
-            uri.port
-        } else if (secure) {
-            443
-        } else {
-            80
-        }
+        val port =
+            when {
+                uri.port != -1 -> uri.port
+                secure -> 443
+                else -> 80
+            }
         val address = InetSocketAddress(resolve(host), port)
         val tcp = aSocket(selector).tcp().connect(address) { noDelay = true }
         val job = SupervisorJob()
