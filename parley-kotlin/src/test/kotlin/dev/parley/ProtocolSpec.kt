@@ -283,6 +283,30 @@ class ProtocolSpec :
             }
         }
 
+        for ((what, server, url) in listOf<Triple<String, () -> RawWebSocketServer, (RawWebSocketServer) -> String>>(
+            Triple("an IPv6 literal", { RawWebSocketServer(host = "::1") }, { it.url() }),
+            Triple("a host name", { RawWebSocketServer() }, { "ws://localhost:${it.port}/ws?q=1" }),
+        )) {
+            test("connects to $what, with the Host header and request target RFC 6455 §4.1 asks for") {
+                server().use { raw ->
+                    val handler = recorder()
+                    val target = url(raw)
+                    val client = Parley.start(handler, Unit, parleyOptions { this.url = target })
+                    try {
+                        val peer = raw.awaitConnection()
+                        handler.expect<Seen.Connected>()
+                        val authority = java.net.URI(target).rawAuthority
+                        peer.request.header("host") shouldBe authority
+                        peer.request.requestLine shouldBe "GET ${target.substringAfter(authority)} HTTP/1.1"
+                        client.send(Frame.Text("over $what"))
+                        peer.readFrame().text shouldBe "over $what"
+                    } finally {
+                        client.stop()
+                    }
+                }
+            }
+        }
+
         test("a 101 with a wrong Sec-WebSocket-Accept is HandshakeRejected(101)") {
             RawWebSocketServer(acceptOverride = "d3JvbmcgYWNjZXB0IGtleT0=").use { raw ->
                 val handler = recorder()

@@ -34,10 +34,12 @@ class RawWebSocketServer(
     private val statusLine: String = SWITCHING_PROTOCOLS,
     private val extraHeaders: List<String> = emptyList(),
     private val acceptOverride: String? = null,
+    /** The loopback address to listen on: `127.0.0.1`, or `::1` for IPv6. */
+    private val host: String = LOOPBACK,
 ) : AutoCloseable {
     private val server = ServerSocket().apply {
         reuseAddress = true
-        bind(InetSocketAddress(InetAddress.getByName(LOOPBACK), 0))
+        bind(InetSocketAddress(InetAddress.getByName(host), 0))
     }
     private val peers = Channel<RawPeer>(Channel.UNLIMITED)
     private val sockets = ConcurrentHashMap.newKeySet<Socket>()
@@ -46,7 +48,7 @@ class RawWebSocketServer(
     val port: Int = server.localPort
 
     /** `ws://127.0.0.1:<port><path>`; the raw server accepts any path. */
-    fun url(path: String = "/ws"): String = "ws://$LOOPBACK:$port$path"
+    fun url(path: String = "/ws"): String = "ws://${if (':' in host) "[$host]" else host}:$port$path"
 
     init {
         thread(isDaemon = true, name = "raw-ws-accept-$port") {
