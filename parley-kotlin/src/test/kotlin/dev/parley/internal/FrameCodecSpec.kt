@@ -1,0 +1,98 @@
+package dev.parley.internal
+
+import dev.parley.internal.transport.FrameDecoder
+import dev.parley.internal.transport.FrameEncoder
+import dev.parley.internal.transport.Opcode
+import dev.parley.internal.transport.TransportProtocolException
+import dev.parley.internal.transport.WireFrame
+import io.kotest.assertions.throwables.shouldThrow
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.matchers.collections.shouldHaveSize
+import io.kotest.matchers.ints.shouldBeGreaterThan
+import io.kotest.matchers.shouldBe
+import io.ktor.utils.io.ByteChannel
+import io.ktor.utils.io.ByteReadChannel
+import io.ktor.utils.io.toByteArray
+import java.io.ByteArrayInputStream
+import java.io.DataInputStream
+import java.nio.ByteBuffer
+import kotlin.random.Random
+
+/** Lengths on both sides of every boundary: the 7/16/64-bit length forms and Ktor's 8 KiB buffer segments. */
+private val LENGTHS = listOf(0, 1, 3, 125, 126, 127, 8191, 8192, 8193, 65535, 65536, 70001, 300_000)
+
+/** A reference reader of client frames, written straight from RFC 6455 §5.2 and independent of FrameEncoder. */
+private fun DataInputStream.readClientFrame(): Pair<Int, WireFrame> {
+    val b0 = readUnsignedByte()
+    val b1 = readUnsignedByte()
+    check(b1 and 0x80 != 0) { "client frames must be masked" }
+    val length =
+        when (val short = b1 and 0x7F) {
+            126 -> readUnsignedShort()
+            127 -> readLong().toInt()
+            else -> short
+        }
+    val key = ByteArray(4).also { readFully(it) }
+    val payload = ByteArray(length).also { readFully(it) }
+    for (i in payload.indices) payload[i] = (payload[i].toInt() xor key[i % 4].toInt()).toByte()
+    val opcode = Opcode.entries.first { it.code == b0 and 0xF }
+    return ByteBuffer.wrap(key).int to WireFrame(opcode, payload, fin = b0 and 0x80 != 0, rsv = (b0 shr 4) and 7)
+}
+
+/** A reference writer of server frames (unmasked). */
+private fun serverFrame(opcode: Int, payload: ByteArray, fin: Boolean = true, rsv: Int = 0): ByteArray {
+    val header = ByteBuffer.allocate(10)
+    header.put(((if (fin) 0x80 else 0) or (rsv shl 4) or opcode).toByte())
+    when {
+        payload.size <= 125 -> header.put(payload.size.toByte())
+        payload.size <= 0xFFFF -> header.put(126.toByte()).putShort(payload.size.toShort())
+        else -> header.put(127.toByte()).putLong(payload.size.toLong())
+    }
+    return header.array().copyOf(header.position()) + payload
+}
+
+class FrameCodecSpec :
+    FunSpec({
+        test("every length class survives masking, also where a frame crosses the channel's buffer segments") {
+            val random = Random(42)
+            val frames = LENGTHS.map { WireFrame(Opcode.BINARY, random.nextBytes(it)) } +
+                WireFrame(Opcode.TEXT, "fragment".encodeToByteArray(), fin = false) +
+                WireFrame(Opcode.CONTINUATION, "end".encodeToByteArray(), fin = true)
+            val channel = ByteChannel()
+            val encoder = FrameEncoder(channel, seed = 7)
+            for (frame in frames) encoder.write(frame)
+            encoder.flush()
+            channel.flushAndClose()
+            val input = DataInputStream(ByteArrayInputStream(channel.toByteArray()))
+            val decoded = frames.map { input.readClientFrame() }
+            input.available() shouldBe 0
+            for ((sent, got) in frames.zip(decoded.map { it.second })) {
+                got.opcode shouldBe sent.opcode
+                got.fin shouldBe sent.fin
+                got.payload.contentEquals(sent.payload) shouldBe true
+            }
+            // Each frame has its own key.
+            decoded.map { it.first }.toSet().size shouldBeGreaterThan frames.size - 2
+        }
+
+        test("the decoder reads every length class, fragments and reserved bits as sent") {
+            val random = Random(7)
+            val payloads = LENGTHS.map { random.nextBytes(it) }
+            val bytes =
+                payloads.fold(ByteArray(0)) { all, p -> all + serverFrame(0x2, p) } +
+                    serverFrame(0x1, "a".encodeToByteArray(), fin = false, rsv = 4)
+            val decoder = FrameDecoder(ByteReadChannel(bytes), maxFrameSize = 1L shl 20)
+            val frames = buildList { while (true) add(decoder.read() ?: break) }
+            frames shouldHaveSize payloads.size + 1
+            for ((frame, payload) in frames.zip(payloads)) frame.payload.contentEquals(payload) shouldBe true
+            frames.last().fin shouldBe false
+            frames.last().rsv shouldBe 4
+        }
+
+        test("a frame longer than maxFrameSize is refused from its header, before its payload is read") {
+            // The header announces 1 MiB, and no payload follows: the decoder must not wait for it.
+            val header = ByteBuffer.allocate(10).put(0x82.toByte()).put(127.toByte()).putLong(1L shl 20).array()
+            val decoder = FrameDecoder(ByteReadChannel(header), maxFrameSize = 1000)
+            shouldThrow<TransportProtocolException> { decoder.read() }.closeCode shouldBe 1009
+        }
+    })
