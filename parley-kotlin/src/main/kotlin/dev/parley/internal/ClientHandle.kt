@@ -2,7 +2,6 @@ package dev.parley.internal
 
 import dev.parley.ClientStoppedException
 import dev.parley.CloseCodes
-import dev.parley.ConnectionClosedException
 import dev.parley.ConnectionState
 import dev.parley.DisconnectReason
 import dev.parley.Frame
@@ -75,7 +74,7 @@ internal class ClientShared(
     val sendQueue = Channel<Outbound>(options.sendQueueCapacity) { it.fail(undelivered()) }
 
     private fun undelivered(): ParleyException = stopReason?.let { ClientStoppedException(it) }
-        ?: lastReason.let { ConnectionClosedException(it, (it as? DisconnectReason.TransportFailed)?.cause) }
+        ?: closedBy(lastReason)
 
     /** Commands and tell() messages from callers, bounded like the send queue. */
     val mailbox = Channel<Command>(options.sendQueueCapacity)

@@ -315,7 +315,8 @@ internal class ConnectionLoop<S> private constructor(
 
             is Effect.FailQueued -> failQueued(effect.reason)
 
-            is Effect.Terminate -> shared.stopReason = effect.reason
+            // Its reason was recorded when the step began (before any release), in fire().
+            is Effect.Terminate -> Unit
         }
     }
 
@@ -478,7 +479,7 @@ internal class ConnectionLoop<S> private constructor(
     }
 
     private fun failQueued(reason: DisconnectReason?) {
-        val cause = ConnectionClosedException(reason, (reason as? DisconnectReason.TransportFailed)?.cause)
+        val cause = closedBy(reason)
         // Frames already being written are the writer's to settle: they may well reach the peer. If releasing the
         // session cuts them off, they fail with this reason; while closing (reason null) they precede our close frame.
         if (reason != null) session?.writer?.endReason = reason

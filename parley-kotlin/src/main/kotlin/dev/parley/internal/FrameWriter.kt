@@ -52,6 +52,10 @@ internal class Outbound(
     }
 }
 
+/** The failure of a frame cut off by the end of a connection: [reason], with its I/O cause, else [fallback]. */
+internal fun closedBy(reason: DisconnectReason?, fallback: Throwable? = null): dev.parley.ConnectionClosedException =
+    dev.parley.ConnectionClosedException(reason, (reason as? DisconnectReason.TransportFailed)?.cause ?: fallback)
+
 internal fun Frame.toWire(): WireFrame = when (this) {
     is Frame.Text -> WireFrame(Opcode.TEXT, text.toByteArray(Charsets.UTF_8))
     is Frame.Binary -> WireFrame(Opcode.BINARY, bytes)
@@ -118,15 +122,11 @@ internal class FrameWriter(
                 batch.clear()
             }
         } catch (e: CancellationException) {
-            val reason = endReason
-            val cause = dev.parley.ConnectionClosedException(
-                reason,
-                (reason as? DisconnectReason.TransportFailed)?.cause ?: e,
-            )
+            val cause = closedBy(endReason, fallback = e)
             batch.forEach { it.fail(cause) }
             throw e
         } catch (e: Throwable) {
-            val cause = dev.parley.ConnectionClosedException(DisconnectReason.TransportFailed(e), e)
+            val cause = closedBy(DisconnectReason.TransportFailed(e))
             batch.forEach { it.fail(cause) }
             closeWritten.completeExceptionally(e)
             // Nothing will be written any more, but the loop may be busy in a handler (even one waiting to push):

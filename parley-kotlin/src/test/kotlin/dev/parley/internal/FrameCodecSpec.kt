@@ -5,6 +5,7 @@ import dev.parley.internal.transport.FrameEncoder
 import dev.parley.internal.transport.Opcode
 import dev.parley.internal.transport.TransportProtocolException
 import dev.parley.internal.transport.WireFrame
+import dev.parley.testing.RawPeer
 import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldHaveSize
@@ -39,17 +40,9 @@ private fun DataInputStream.readClientFrame(): Pair<Int, WireFrame> {
     return ByteBuffer.wrap(key).int to WireFrame(opcode, payload, fin = b0 and 0x80 != 0, rsv = (b0 shr 4) and 7)
 }
 
-/** A reference writer of server frames (unmasked). */
-private fun serverFrame(opcode: Int, payload: ByteArray, fin: Boolean = true, rsv: Int = 0): ByteArray {
-    val header = ByteBuffer.allocate(10)
-    header.put(((if (fin) 0x80 else 0) or (rsv shl 4) or opcode).toByte())
-    when {
-        payload.size <= 125 -> header.put(payload.size.toByte())
-        payload.size <= 0xFFFF -> header.put(126.toByte()).putShort(payload.size.toShort())
-        else -> header.put(127.toByte()).putLong(payload.size.toLong())
-    }
-    return header.array().copyOf(header.position()) + payload
-}
+/** A server frame (unmasked), as the raw test peer writes it. */
+private fun serverFrame(opcode: Int, payload: ByteArray, fin: Boolean = true, rsv: Int = 0): ByteArray =
+    RawPeer.encodeFrame(opcode, payload, fin, rsv, mask = false)
 
 class FrameCodecSpec :
     FunSpec({

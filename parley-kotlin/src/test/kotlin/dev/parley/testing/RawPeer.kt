@@ -117,8 +117,8 @@ class RawPeer internal constructor(private val socket: Socket, val request: RawH
         runCatching { socket.close() }
     }
 
-    private companion object {
-        const val DISCARD_BUFFER = 4096
+    internal companion object {
+        private const val DISCARD_BUFFER = 4096
 
         fun encodeFrame(opcode: Int, payload: ByteArray, fin: Boolean, rsv: Int, mask: Boolean): ByteArray {
             val header = ByteBuffer.allocate(14)

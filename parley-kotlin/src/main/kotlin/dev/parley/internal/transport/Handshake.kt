@@ -62,11 +62,8 @@ internal object Handshake {
             reject("expected 'Connection: Upgrade' but was '${connection.joinToString()}'")
         }
         val accept = headers["sec-websocket-accept"]?.singleOrNull()
-        if (accept !=
-            expectedAccept(key)
-        ) {
-            reject("expected Sec-WebSocket-Accept ${expectedAccept(key)} but was $accept")
-        }
+        val expected = expectedAccept(key)
+        if (accept != expected) reject("expected Sec-WebSocket-Accept $expected but was $accept")
         val selected = headers["sec-websocket-protocol"]?.joinToString(",")
         if (selected != null && selected !in request.subprotocols) {
             reject("server selected subprotocol '$selected', which was not offered")

@@ -25,9 +25,7 @@ import kotlinx.coroutines.Job
 import kotlinx.coroutines.async
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.coroutineScope
-import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.delay
-import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.selects.select
 import java.io.EOFException
@@ -253,16 +251,6 @@ internal class KtorTransport(
             // engine's connection permit at once (Endpoint's completion handler), and ends the execute block.
             session.call.cancel()
             call.cancel()
-        }
-
-        /**
-         * Ktor closes its channels with a CancellationException that wraps the real I/O failure. Rethrow a genuine
-         * cancellation of our own coroutine; turn the rest into an IOException carrying the cause.
-         */
-        private suspend fun Throwable.unlessOurCancellation(): Throwable {
-            currentCoroutineContext().ensureActive()
-            if (this !is CancellationException) return this
-            return IOException(message ?: "connection closed", cause ?: this)
         }
     }
 

@@ -19,13 +19,10 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.awaitCancellation
-import kotlinx.coroutines.currentCoroutineContext
-import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.withTimeoutOrNull
 import java.io.EOFException
-import java.io.IOException
 import java.net.InetAddress
 import java.security.SecureRandom
 import kotlin.time.Duration
@@ -153,18 +150,11 @@ internal class SocketTransport(
             }
         }
 
-        /**
-         * Runs a read or write, turning the socket's ways of failing into an IOException with the real cause. Ktor
-         * closes its byte channels with a CancellationException that wraps the I/O failure; a genuine cancellation of
-         * our own coroutine is rethrown as it is.
-         */
+        /** Runs a read or write, turning the byte channels' cancellation-wrapped failures into an IOException. */
         private suspend inline fun <T> io(block: () -> T): T = try {
             block()
-        } catch (e: IOException) {
-            throw e
         } catch (e: CancellationException) {
-            currentCoroutineContext().ensureActive()
-            throw IOException(e.message ?: "connection closed", e.cause ?: e)
+            throw e.unlessOurCancellation()
         }
     }
 

@@ -1,5 +1,8 @@
 package dev.parley.internal.transport
 
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.ensureActive
 import java.io.IOException
 import java.net.URI
 
@@ -82,6 +85,16 @@ internal interface TransportSession {
      * from now, without making the caller wait. Idempotent; never throws.
      */
     fun release(linger: kotlin.time.Duration)
+}
+
+/**
+ * Ktor closes its channels with a CancellationException that wraps the real I/O failure. Rethrows a genuine
+ * cancellation of our own coroutine; turns the rest into an IOException carrying the cause; returns anything else.
+ */
+internal suspend fun Throwable.unlessOurCancellation(): Throwable {
+    currentCoroutineContext().ensureActive()
+    if (this !is CancellationException) return this
+    return IOException(message ?: "connection closed", cause ?: this)
 }
 
 /** The server answered the upgrade with [status] instead of a valid 101. */
