@@ -15,11 +15,16 @@ public sealed class DisconnectReason {
      * @property reason the close reason we sent.
      * @property acknowledged whether the peer answered our close frame within the close timeout; `false` means the
      *   socket was aborted, or that no close frame was sent because the upgrade had not completed.
+     * @property peerCode the code in the peer's answering close frame (1005 if it carried none), or `null` if it
+     *   never answered.
+     * @property peerReason the reason in the peer's answering close frame, or `null` if it never answered.
      */
     public data class ClosedLocally(
         val code: Int,
         val reason: String,
         val acknowledged: Boolean,
+        val peerCode: Int? = null,
+        val peerReason: String? = null,
     ) : DisconnectReason()
 
     /**
@@ -38,11 +43,15 @@ public sealed class DisconnectReason {
      *
      * @property closeCode the close code sent to the peer.
      * @property acknowledged whether the peer answered our close frame within the close timeout.
+     * @property peerCode the code in the peer's answering close frame, or `null` if it never answered.
+     * @property peerReason the reason in the peer's answering close frame, or `null` if it never answered.
      */
     public data class ByHandler(
         val reason: Any?,
         val closeCode: Int,
         val acknowledged: Boolean,
+        val peerCode: Int? = null,
+        val peerReason: String? = null,
     ) : DisconnectReason()
 
     /**
@@ -126,8 +135,13 @@ public sealed class StopReason {
         override fun toString(): String = "Requested"
     }
 
+    /** [ParleyClient.cancel] was called: the socket was dropped without a close frame. */
+    public object Aborted : StopReason() {
+        override fun toString(): String = "Aborted"
+    }
+
     /**
-     * A handler returned [HandlerAction.Stop] or [InitResult.Stop].
+     * A handler returned [HandlerAction.Stop], [DisconnectDecision.Stop] or [InitResult.Stop].
      *
      * @property reason the value the handler gave.
      */

@@ -15,6 +15,17 @@ import kotlinx.coroutines.flow.StateFlow
  * Every member may be called from any thread or coroutine. One coroutine owns the connection and calls the
  * [ParleyHandler] one callback at a time.
  *
+ * ## Calling the client from inside its own callbacks
+ * Everything works from inside a [ParleyHandler] callback (or a coroutine it starts), but a callback cannot wait for
+ * what only happens after it returns, so there:
+ * - [connect], [disconnect], [stop] and [cancel] *request* and return at once; the client acts on the request as soon
+ *   as the callback returns (a stop stops it before any further callback).
+ * - [send] works and returns once the frame is written; inside [ParleyHandler.onConnect] the frame goes out ahead of
+ *   frames queued while connecting, like a [HandlerAction.Push].
+ * - *Blocking* the client's thread inside a callback (`runBlocking { client.send(..) }`) cannot work, since the
+ *   client's writer needs that thread: [send], [enqueue], [connect] and [disconnect] then throw
+ *   `IllegalStateException` at once instead of deadlocking. [trySend], [tell], [metrics] and [state] never wait.
+ *
  * ## Lifecycle
  * A client lives until [stop], until a handler stops it, until reconnection gives up, or until the scope it is linked
  * to is cancelled; then [state] is [ConnectionState.Stopped] and its socket and coroutines are released. A standalone
@@ -29,8 +40,8 @@ public interface ParleyClient {
 
     /**
      * What happens to the client, as it happens: connecting, connected, disconnected with the reason, reconnect
-     * scheduled with the delay, heartbeat timeout, frame dropped, handler failure, stopped. A hot flow: collectors see
-     * events from when they start; one that falls more than 256 events behind loses the oldest.
+     * scheduled with the delay, heartbeat timeout, frame dropped, handler failure, stopped. A hot flow that replays the
+     * latest event to a new collector, then delivers what happens from then on; see [ParleyEvent] for its bounds.
      */
     public val events: Flow<ParleyEvent>
 
@@ -55,14 +66,28 @@ public interface ParleyClient {
     public suspend fun send(frame: Frame)
 
     /**
+     * Queues [frame] in order and suspends only while the queue is full (with [SendOverflow.SUSPEND]; with
+     * [SendOverflow.FAIL] a full queue throws at once); returns the outcome of the write without waiting for it. The
+     * returned `Deferred` completes when the frame has been written, or exceptionally with the exceptions of [send].
+     * Frames enqueued one after another by one coroutine are written in that order.
+     *
+     * @throws NotConnectedException, SendQueueFullException or ClientStoppedException as [send] does, if the frame
+     *   could not be queued.
+     */
+    public suspend fun enqueue(frame: Frame): Deferred<Unit>
+
+    /**
      * Queues [frame] without suspending and reports what happened. A frame that is queued but later cannot be written
-     * completes [SendResult.Enqueued.written] exceptionally, with the same exceptions as [send], and is logged at WARN.
+     * completes [SendResult.Enqueued.written] exceptionally, with the same exceptions as [send], is counted in
+     * [ParleyMetrics.framesDropped] and is reported as [ParleyEvent.FrameDropped].
      */
     public fun trySend(frame: Frame): SendResult
 
     /**
      * Connects now if disconnected (cancelling a pending backoff delay) and suspends until [ConnectionState.Connected].
-     * Returns at once if already connected; waits for the running attempt if connecting.
+     * Returns at once if already connected; if connecting, the running attempt is its answer (even if that connection
+     * has ended again by the time the client reads the request: no second connection is opened for it). During a close
+     * handshake, it connects again once the handshake ends.
      *
      * @throws ConnectFailedException if the attempt fails (the client stays alive, and may retry per its policy).
      * @throws ClientStoppedException if the client is stopped.
@@ -72,8 +97,9 @@ public interface ParleyClient {
     /**
      * Closes the connection with the close handshake and suspends until [ConnectionState.Disconnected]: our close frame
      * carries [code] and [reason], and the socket is aborted if the peer has not answered within
-     * [ParleyOptions.closeTimeout]. The client stays alive, does not reconnect by itself, and [connect] brings it back.
-     * Idempotent; cancels a pending reconnect or a running attempt.
+     * [ParleyOptions.closeTimeout]. Messages the peer sends before its answering close still reach the handler, and
+     * [DisconnectReason.ClosedLocally] carries the code and reason of that answer. The client stays alive, does not
+     * reconnect by itself, and [connect] brings it back. Idempotent; cancels a pending reconnect or a running attempt.
      *
      * @throws IllegalArgumentException if [code] may not be sent ([CloseCodes.isSendable]) or [reason] is longer than
      *   123 bytes in UTF-8.
@@ -82,16 +108,24 @@ public interface ParleyClient {
 
     /**
      * Stops the client for good and suspends until [ConnectionState.Stopped]: a connected socket gets a close frame
-     * (1001, going away) and is then released without waiting; queued frames fail with [ClientStoppedException].
-     * Idempotent.
+     * (1001, going away) and is released without waiting for the peer (the close frame gets up to a second to leave
+     * in the background); queued frames fail with [ClientStoppedException]. Idempotent.
      */
     public suspend fun stop()
 
     /**
+     * Stops the client for good at once, without a close frame: the socket is dropped (the peer sees the TCP
+     * connection end), queued frames fail with [ClientStoppedException], and the state becomes
+     * [ConnectionState.Stopped] with [StopReason.Aborted]. Suspends until then. For a peer that must not be waited
+     * for; prefer [stop]. Idempotent.
+     */
+    public suspend fun cancel()
+
+    /**
      * Delivers [message] to [ParleyHandler.onInfo] on the client's coroutine, in order with other messages.
      *
-     * @return `false` if the client is stopped or its mailbox (as large as the send queue) is full; then the message
-     *   is not delivered.
+     * @return `false` if the client is stopped or its mailbox for messages (as large as the send queue) is full; then
+     *   the message is not delivered. A full mailbox never delays [stop], [connect] or [disconnect].
      */
     public fun tell(message: Any): Boolean
 }

@@ -6,6 +6,11 @@ import kotlin.time.Duration
  * Something that happened to a client, published on [ParleyClient.events] for logging and alerting without a handler.
  *
  * [ParleyClient.state] says what *is*; events say what *happened*, including what a conflating `StateFlow` skips.
+ * Emitting never waits for a collector: one that falls more than 1,024 events behind loses the oldest. Lifecycle
+ * events (all but [FrameDropped]) are a handful per connection, so that takes a collector that has stalled; at most
+ * 256 [FrameDropped] events are emitted per connection attempt, so a burst of them cannot push lifecycle events out
+ * (every dropped frame is counted in [ParleyMetrics.framesDropped]). A new collector first receives the latest event,
+ * so it learns how the client got to where it is (the first [Connecting], for one that subscribes right after start).
  */
 public sealed class ParleyEvent {
     /** An attempt to connect began; [attempt] as in [ConnectionState.Connecting]. */
@@ -13,9 +18,10 @@ public sealed class ParleyEvent {
         val attempt: Int,
     ) : ParleyEvent()
 
-    /** The upgrade completed. */
+    /** The upgrade completed; [connection] numbers it as [ConnectionState.Connected.connection] does. */
     public data class Connected(
         val subprotocol: String?,
+        val connection: Long = 0,
     ) : ParleyEvent()
 
     /** A connection or an attempt ended. */

@@ -24,15 +24,29 @@ public class SendQueueFullException(
 ) : ParleyException("send queue is full ($capacity frames): the frame was not queued")
 
 /**
- * The connection ended (or began closing) before the frame was confirmed written. A frame still queued was not sent;
- * a frame caught mid-write may or may not have reached the peer (a connection that dies mid-flush cannot say).
+ * The connection ended (or began closing) before the frame was confirmed written.
+ *
+ * When [mayHaveBeenWritten] is `false` the frame was still queued: it was certainly not sent, and sending it again
+ * cannot duplicate it. When it is `true` the frame was being written as the connection failed: it may or may not have
+ * reached the peer (a connection that dies mid-flush cannot say), so retry it only if the peer tolerates duplicates.
  *
  * @property reason why the connection ended, or `null` while the close handshake is still running.
+ * @property mayHaveBeenWritten whether the frame had already been handed to the connection.
  */
 public class ConnectionClosedException(
     public val reason: DisconnectReason?,
     cause: Throwable? = null,
-) : ParleyException("connection closed before the frame was written" + (reason?.let { ": $it" } ?: ""), cause)
+    public val mayHaveBeenWritten: Boolean = false,
+) : ParleyException(
+    (
+        if (mayHaveBeenWritten) {
+            "connection closed while the frame was being written (it may have reached the peer)"
+        } else {
+            "connection closed before the frame was written"
+        }
+        ) + (reason?.let { ": $it" } ?: ""),
+    cause,
+)
 
 /**
  * The client is [ConnectionState.Stopped]; nothing can be sent or requested.

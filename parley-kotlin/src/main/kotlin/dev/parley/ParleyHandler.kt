@@ -1,5 +1,7 @@
 package dev.parley
 
+import kotlinx.coroutines.Deferred
+
 /**
  * Your code's side of a connection: suspending callbacks that Parley calls one at a time, never concurrently, with
  * your state `S` threaded through each. Every callback has a default, so override only what you need.
@@ -118,6 +120,29 @@ public sealed class HandlerAction<out S> {
         val reason: Any?,
         override val state: S,
     ) : HandlerAction<S>()
+
+    /**
+     * Finish this callback later without holding up the connection: the client reads on while [result] completes, up
+     * to [ParleyOptions.maxPendingCallbacks] outstanding results (then it stops reading until the oldest completes).
+     * For work that takes a while per message, such as handing each message to another thread.
+     *
+     * - Results are carried out in the order of the callbacks that returned them, on the client's coroutine.
+     * - A result is carried out before the client writes anything in answer to a later event — a close frame,
+     *   including the one for a peer's protocol error — and before a later onConnect or onDisconnect. (Pings are
+     *   still answered at once.)
+     * - [state] is the state for the following callbacks; the state inside [result]'s action is ignored.
+     * - A [Push] or [Disconnect] result is carried out only on the connection whose message it answers; once that
+     *   connection has ended it is dropped (logged at DEBUG). A [Stop] result always applies. A [result] that fails
+     *   stops the client with [StopReason.HandlerFailed] carrying that very exception.
+     * - When the client stops, results still outstanding are no longer waited for.
+     *
+     * Return it from [ParleyHandler.onFrame], [ParleyHandler.onPing], [ParleyHandler.onPong] or
+     * [ParleyHandler.onInfo]; from onConnect it is waited for before any queued frame is written.
+     */
+    public class Later<S>(
+        public val result: Deferred<HandlerAction<S>>,
+        override val state: S,
+    ) : HandlerAction<S>()
 }
 
 /** What [ParleyHandler.onDisconnect] decided about reconnecting. */
@@ -137,6 +162,12 @@ public sealed class DisconnectDecision<out S> {
 
     /** Stay disconnected until [ParleyClient.connect] is called. */
     public data class StayDisconnected<S>(
+        override val state: S,
+    ) : DisconnectDecision<S>()
+
+    /** Stop the client for good with [StopReason.ByHandler] carrying [reason]. */
+    public data class Stop<S>(
+        val reason: Any?,
         override val state: S,
     ) : DisconnectDecision<S>()
 }

@@ -14,10 +14,17 @@ import kotlin.time.Duration
  * @property totalReconnects connections opened after the first one.
  * @property framesSent frames written (data and control), [bytesSent] their payload bytes.
  * @property framesReceived frames read (data and control, before reassembly), [bytesReceived] their payload bytes.
- * @property sendQueueDepth frames accepted by send/trySend and not yet written or failed; [sendQueueCapacity] the limit.
+ * @property sendQueueDepth frames in the send queue, not yet written or failed (never above [sendQueueCapacity], the
+ *   limit); senders still waiting for room are counted in [sendersWaiting] instead.
  * @property missedPongs heartbeat pings that went unanswered (each dropped a connection).
  * @property lastDisconnectReason why the last connection or attempt ended, or `null`.
  * @property latency round-trip times from heartbeat pongs.
+ * @property connection the number of the current or last connection (1 for the first), 0 before any; the same
+ *   number as in [ConnectionState.Connected.connection] and the `[name#n]` prefix of log lines.
+ * @property sendersWaiting senders suspended until the full send queue has room.
+ * @property framesDropped frames from [ParleyClient.trySend] that were queued but could not be written.
+ * @property droppedPongs pongs not sent because the control queue was full (only the latest ping needs an answer).
+ * @property sinceLastInbound time since the last frame of any kind arrived, or `null` if none has yet.
  */
 public data class ParleyMetrics(
     val state: ConnectionState,
@@ -34,6 +41,11 @@ public data class ParleyMetrics(
     val missedPongs: Long,
     val lastDisconnectReason: DisconnectReason?,
     val latency: LatencyStats,
+    val connection: Long = 0,
+    val sendersWaiting: Int = 0,
+    val framesDropped: Long = 0,
+    val droppedPongs: Long = 0,
+    val sinceLastInbound: Duration? = null,
 )
 
 /**

@@ -41,6 +41,8 @@ public class ParleyOptions internal constructor(
     public val sensitiveHeaders: Set<String>,
     /** A caller-supplied Ktor client to connect through, or `null` for Parley's own transport on Ktor's sockets. */
     public val httpClient: HttpClient?,
+    /** How many [HandlerAction.Later] results may be outstanding before the client stops reading. */
+    public val maxPendingCallbacks: Int,
 ) {
     override fun toString(): String {
         val shownHeaders = headers.joinToString { (k, v) ->
@@ -49,7 +51,8 @@ public class ParleyOptions internal constructor(
         val shownUri = uri.withoutQuery()
         return "ParleyOptions(name=$name, uri=$shownUri, headers=[$shownHeaders], subprotocols=$subprotocols, " +
             "connectTimeout=$connectTimeout, closeTimeout=$closeTimeout, reconnect=$reconnect, heartbeat=$heartbeat, " +
-            "sendQueueCapacity=$sendQueueCapacity, sendOverflow=$sendOverflow, maxFrameSize=$maxFrameSize, tls=$tls)"
+            "sendQueueCapacity=$sendQueueCapacity, sendOverflow=$sendOverflow, maxFrameSize=$maxFrameSize, tls=$tls, " +
+            "maxPendingCallbacks=$maxPendingCallbacks)"
     }
 
     /** The mutable side of [ParleyOptions]; [build] validates it. */
@@ -101,6 +104,13 @@ public class ParleyOptions internal constructor(
          */
         public var httpClient: HttpClient? = null
 
+        /**
+         * How many message callbacks may be finishing later ([HandlerAction.Later]) at once (default 256). At that
+         * bound the client reads no further frame until the oldest completes, so a slow consumer pushes back on the
+         * peer through TCP instead of holding messages without bound.
+         */
+        public var maxPendingCallbacks: Int = 256
+
         /** Adds an upgrade request header. */
         public fun header(name: String, value: String) {
             headers += name to value
@@ -131,6 +141,7 @@ public class ParleyOptions internal constructor(
             require(maxFrameSize in 1..Int.MAX_VALUE.toLong()) {
                 "maxFrameSize must be in 1..${Int.MAX_VALUE} bytes but was $maxFrameSize"
             }
+            require(maxPendingCallbacks > 0) { "maxPendingCallbacks must be positive but was $maxPendingCallbacks" }
             val name = name ?: "parley-${nextId.incrementAndGet()}"
             require(name.isNotBlank()) { "name must not be blank" }
             return ParleyOptions(
@@ -148,6 +159,7 @@ public class ParleyOptions internal constructor(
                 name = name,
                 sensitiveHeaders = DEFAULT_SENSITIVE + sensitiveHeaders.map { it.lowercase() },
                 httpClient = httpClient,
+                maxPendingCallbacks = maxPendingCallbacks,
             )
         }
 

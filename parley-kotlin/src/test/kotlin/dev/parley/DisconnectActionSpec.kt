@@ -31,7 +31,13 @@ class DisconnectActionSpec :
             withServerAndClient(handler, Unit) { client, server ->
                 handler.expect<Seen.Connected>()
                 handler.expect<Seen.Disconnected>().reason shouldBe
-                    DisconnectReason.ByHandler("not_authorized", CloseCodes.NORMAL, acknowledged = true)
+                    DisconnectReason.ByHandler(
+                        "not_authorized",
+                        CloseCodes.NORMAL,
+                        acknowledged = true,
+                        peerCode = 1000,
+                        peerReason = "",
+                    )
                 server.closeFrames.awaitNext() shouldBe CloseFrameRecord(1000, "")
                 client.shouldStayAlive(handler)
             }
@@ -54,7 +60,13 @@ class DisconnectActionSpec :
                 client.sendWithin(Frame.Text("bye"))
                 handler.expect<Seen.Received>().frame shouldBe Frame.Text("bye")
                 handler.expect<Seen.Disconnected>().reason shouldBe
-                    DisconnectReason.ByHandler("server_said_bye", CloseCodes.NORMAL, acknowledged = true)
+                    DisconnectReason.ByHandler(
+                        "server_said_bye",
+                        CloseCodes.NORMAL,
+                        acknowledged = true,
+                        peerCode = 1000,
+                        peerReason = "",
+                    )
                 client.shouldStayAlive(handler)
             }
         }
@@ -68,7 +80,13 @@ class DisconnectActionSpec :
                 client.sendWithin(Frame.Text("send_ping"))
                 handler.expect<Seen.Pinged>().payload shouldBe "ping"
                 handler.expect<Seen.Disconnected>().reason shouldBe
-                    DisconnectReason.ByHandler("ping_triggered_disconnect", CloseCodes.NORMAL, acknowledged = true)
+                    DisconnectReason.ByHandler(
+                        "ping_triggered_disconnect",
+                        CloseCodes.NORMAL,
+                        acknowledged = true,
+                        peerCode = 1000,
+                        peerReason = "",
+                    )
                 // The pong was queued before onPing ran, so it went out ahead of the close frame.
                 server.pongs.awaitNext().decodeToString() shouldBe "ping"
                 client.shouldStayAlive(handler)
@@ -92,7 +110,13 @@ class DisconnectActionSpec :
                 client.tell("please_disconnect") shouldBe true
                 handler.expect<Seen.Info>().message shouldBe "please_disconnect"
                 handler.expect<Seen.Disconnected>().reason shouldBe
-                    DisconnectReason.ByHandler("info_disconnect", CloseCodes.NORMAL, acknowledged = true)
+                    DisconnectReason.ByHandler(
+                        "info_disconnect",
+                        CloseCodes.NORMAL,
+                        acknowledged = true,
+                        peerCode = 1000,
+                        peerReason = "",
+                    )
                 client.shouldStayAlive(handler)
             }
         }
@@ -107,7 +131,13 @@ class DisconnectActionSpec :
                 handler.awaitConnectedCallback(client)
                 client.disconnect()
                 handler.expect<Seen.Disconnected>().reason shouldBe
-                    DisconnectReason.ClosedLocally(CloseCodes.NORMAL, "", acknowledged = true)
+                    DisconnectReason.ClosedLocally(
+                        CloseCodes.NORMAL,
+                        "",
+                        acknowledged = true,
+                        peerCode = 1000,
+                        peerReason = "",
+                    )
                 client.tell("go_off") shouldBe true
                 handler.expect<Seen.Info>() shouldBe Seen.Info("go_off", "initial")
                 // The mailbox is ordered: a second onDisconnect would be seen before this message, and the message
@@ -115,7 +145,13 @@ class DisconnectActionSpec :
                 client.tell("probe") shouldBe true
                 handler.expect<Seen.Info>() shouldBe Seen.Info("probe", "updated")
                 client.state.value shouldBe ConnectionState.Disconnected(
-                    DisconnectReason.ClosedLocally(CloseCodes.NORMAL, "", acknowledged = true),
+                    DisconnectReason.ClosedLocally(
+                        CloseCodes.NORMAL,
+                        "",
+                        acknowledged = true,
+                        peerCode = 1000,
+                        peerReason = "",
+                    ),
                     null,
                     0,
                 )
@@ -141,7 +177,13 @@ class DisconnectActionSpec :
                 client.sendWithin(Frame.Text("unauthorized"))
                 handler.expect<Seen.Received>()
                 handler.expect<Seen.Disconnected>().reason shouldBe
-                    DisconnectReason.ByHandler("unauthorized", CloseCodes.NORMAL, acknowledged = true)
+                    DisconnectReason.ByHandler(
+                        "unauthorized",
+                        CloseCodes.NORMAL,
+                        acknowledged = true,
+                        peerCode = 1000,
+                        peerReason = "",
+                    )
                 // The default policy's first delay is 0.5–1 s.
                 handler.expect<Seen.Connected>(5.seconds)
                 client.awaitConnected()
@@ -167,7 +209,14 @@ class DisconnectActionSpec :
                 client.sendWithin(Frame.Text("done"))
                 handler.expect<Seen.Received>()
                 val seen = handler.expect<Seen.Disconnected>()
-                seen.reason shouldBe DisconnectReason.ByHandler("done", CloseCodes.NORMAL, acknowledged = true)
+                seen.reason shouldBe
+                    DisconnectReason.ByHandler(
+                        "done",
+                        CloseCodes.NORMAL,
+                        acknowledged = true,
+                        peerCode = 1000,
+                        peerReason = "",
+                    )
                 seen.state shouldBe Flags(disconnectedByFrame = true)
             }
         }
@@ -186,9 +235,21 @@ class DisconnectActionSpec :
                     handler.expect<Seen.Info>()
                     server.closeFrames.awaitNext() shouldBe CloseFrameRecord(4000, "")
                     handler.expect<Seen.Disconnected>().reason shouldBe
-                        DisconnectReason.ByHandler("custom", 4000, acknowledged = true)
+                        DisconnectReason.ByHandler(
+                            "custom",
+                            4000,
+                            acknowledged = true,
+                            peerCode = 4000,
+                            peerReason = "",
+                        )
                     client.awaitDisconnected().reason shouldBe
-                        DisconnectReason.ByHandler("custom", 4000, acknowledged = true)
+                        DisconnectReason.ByHandler(
+                            "custom",
+                            4000,
+                            acknowledged = true,
+                            peerCode = 4000,
+                            peerReason = "",
+                        )
                 }
             }
         }

@@ -70,7 +70,7 @@ class EventsSpec :
                 }
                 withRecordedClient(options) { client, _, events ->
                     events.next() shouldBe ParleyEvent.Connecting(0)
-                    events.next() shouldBe ParleyEvent.Connected("chat")
+                    events.next() shouldBe ParleyEvent.Connected("chat", connection = 1)
                     // stop(): no Disconnected for a stop, just Stopped(Requested).
                     client.stop()
                     events.next() shouldBe ParleyEvent.Stopped(StopReason.Requested)
@@ -90,7 +90,7 @@ class EventsSpec :
                 }
                 withRecordedClient(options) { client, _, events ->
                     events.next() shouldBe ParleyEvent.Connecting(0)
-                    events.next() shouldBe ParleyEvent.Connected(null)
+                    events.next() shouldBe ParleyEvent.Connected(null, connection = 1)
                     server.stop()
                     server.start() // back at once; the first retry waits 200–400 ms
 
@@ -131,7 +131,7 @@ class EventsSpec :
                 withRecordedClient(options) { client, _, events ->
                     server.awaitConnection() // the peer never sends anything
                     events.next() shouldBe ParleyEvent.Connecting(0)
-                    events.next() shouldBe ParleyEvent.Connected(null)
+                    events.next() shouldBe ParleyEvent.Connected(null, connection = 1)
                     events.next(timeout = 3.seconds) shouldBe ParleyEvent.HeartbeatTimedOut(pongTimeout)
                     events.next() shouldBe
                         ParleyEvent.Disconnected(DisconnectReason.HeartbeatTimedOut(pongTimeout))
@@ -186,7 +186,7 @@ class EventsSpec :
                 val options = parleyOptions { url = server.url() }
                 withRecordedClient(options, onReceived = { _, _ -> throw boom }) { client, _, events ->
                     events.next() shouldBe ParleyEvent.Connecting(0)
-                    events.next() shouldBe ParleyEvent.Connected(null)
+                    events.next() shouldBe ParleyEvent.Connected(null, connection = 1)
                     client.send(Frame.Text("explode")) // its echo reaches onFrame, which throws
                     events.expect<ParleyEvent.HandlerFailed>().cause shouldBeSameInstanceAs boom
                     val stopped = events.expect<ParleyEvent.Stopped>()
@@ -206,9 +206,15 @@ class EventsSpec :
                     client.awaitConnected()
                     client.disconnect()
                     val seen = events.until<ParleyEvent.Disconnected>()
-                    seen.last() shouldBe ParleyEvent.Disconnected(DisconnectReason.ClosedLocally(1000, "", true))
+                    seen.last() shouldBe
+                        ParleyEvent.Disconnected(
+                            DisconnectReason.ClosedLocally(1000, "", true, peerCode = 1000, peerReason = ""),
+                        )
                     withClue("whatever was seen before the disconnect is a tail of Connecting(0), Connected") {
-                        listOf(ParleyEvent.Connecting(0), ParleyEvent.Connected(null)).takeLast(seen.size - 1) shouldBe
+                        listOf(
+                            ParleyEvent.Connecting(0),
+                            ParleyEvent.Connected(null, connection = 1),
+                        ).takeLast(seen.size - 1) shouldBe
                             seen.dropLast(1)
                     }
                 } finally {

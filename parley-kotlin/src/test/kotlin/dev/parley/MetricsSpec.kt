@@ -136,7 +136,8 @@ class MetricsSpec :
                         closed.state.shouldBeInstanceOf<ConnectionState.Disconnected>()
                         closed.connectedSince.shouldBeNull()
                         closed.timeInState shouldBeLessThanOrEqualTo open.timeInState + started.elapsedNow()
-                        closed.lastDisconnectReason shouldBe DisconnectReason.ClosedLocally(1000, "bye", true)
+                        closed.lastDisconnectReason shouldBe
+                            DisconnectReason.ClosedLocally(1000, "bye", true, peerCode = 1000, peerReason = "bye")
                     }
                     server.closeFrames.awaitNext().code shouldBe 1000
                 }

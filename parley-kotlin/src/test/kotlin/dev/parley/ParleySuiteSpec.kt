@@ -257,9 +257,9 @@ class ParleySuiteSpec :
                 echoing { client, handler, server ->
                     client.disconnect()
                     handler.expect<Seen.Disconnected>().reason shouldBe
-                        DisconnectReason.ClosedLocally(1000, "", acknowledged = true)
+                        DisconnectReason.ClosedLocally(1000, "", acknowledged = true, peerCode = 1000, peerReason = "")
                     client.state.value shouldBe
-                        ConnectionState.Disconnected(DisconnectReason.ClosedLocally(1000, "", true), null, 0)
+                        ConnectionState.Disconnected(DisconnectReason.ClosedLocally(1000, "", true, 1000, ""), null, 0)
                     server.closeFrames.awaitNext() shouldBe CloseFrameRecord(1000, "")
                 }
             }

@@ -140,8 +140,15 @@ class ProtocolSpec :
                     withTimeout(5.seconds) { done.await() }
                 }
                 handler.awaitSeen<Seen.Disconnected>().reason shouldBe
-                    DisconnectReason.ClosedLocally(4001, "bye", acknowledged = true)
-                client.awaitDisconnected().reason shouldBe DisconnectReason.ClosedLocally(4001, "bye", true)
+                    DisconnectReason.ClosedLocally(
+                        4001,
+                        "bye",
+                        acknowledged = true,
+                        peerCode = 4001,
+                        peerReason = "bye",
+                    )
+                client.awaitDisconnected().reason shouldBe
+                    DisconnectReason.ClosedLocally(4001, "bye", true, 4001, "bye")
                 peer.expectEnd()
             }
         }
@@ -440,7 +447,13 @@ class ProtocolSpec :
                         peer.expectEnd()
                     }
                     handler.awaitSeen<Seen.Disconnected>().reason shouldBe
-                        DisconnectReason.ByHandler("enough", CloseCodes.NORMAL, acknowledged = true)
+                        DisconnectReason.ByHandler(
+                            "enough",
+                            CloseCodes.NORMAL,
+                            acknowledged = true,
+                            peerCode = 1000,
+                            peerReason = "",
+                        )
                 } finally {
                     client.stop()
                 }

@@ -363,7 +363,13 @@ class ReconnectSpec :
                     probe.handler.expect<Seen.Connected>()
                     withTimeout(10.seconds) { client.disconnect() }
                     probe.handler.expect<Seen.Disconnected>().reason shouldBe
-                        DisconnectReason.ClosedLocally(CloseCodes.NORMAL, "", acknowledged = true)
+                        DisconnectReason.ClosedLocally(
+                            CloseCodes.NORMAL,
+                            "",
+                            acknowledged = true,
+                            peerCode = 1000,
+                            peerReason = "",
+                        )
                     // Longer than the 200 ms max backoff.
                     probe.handler.expectQuiet(500.milliseconds)
                     server.acceptedConnections.awaitCount(1).size shouldBe 1

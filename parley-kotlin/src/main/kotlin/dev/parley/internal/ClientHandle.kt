@@ -17,42 +17,25 @@ import dev.parley.SendResult
 import dev.parley.StopReason
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.Job
-import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.channels.ClosedSendChannelException
+import kotlinx.coroutines.channels.SendChannel
+import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
-import kotlinx.coroutines.flow.asSharedFlow
 import kotlinx.coroutines.flow.asStateFlow
-import org.slf4j.Logger
-
-/** A request from a caller to the connection loop. */
-internal sealed class Command {
-    class Connect(
-        val reply: CompletableDeferred<Unit>,
-    ) : Command()
-
-    class Disconnect(
-        val close: PendingClose,
-        val reply: CompletableDeferred<Unit>,
-    ) : Command()
-
-    object Stop : Command()
-
-    class Info(
-        val message: Any,
-    ) : Command()
-}
+import kotlinx.coroutines.isActive
 
 /**
- * What callers (any thread) and the connection loop (one coroutine) share: bounded channels into the loop, the
- * published state, and the telemetry. Only the loop writes [state], [stopReason] and [lastReason].
+ * What callers (any thread) and the connection loop (one coroutine) share: the send queue and mailbox into the loop,
+ * the published state, and the telemetry. Only the loop writes the `var`s.
  */
 internal class ClientShared(
     val options: ParleyOptions,
     val telemetry: Telemetry,
-    val log: Logger,
+    val log: ClientLog,
 ) {
     /** Starts as Connecting: a client connects as soon as it starts, so frames sent right away are queued. */
     val state = MutableStateFlow<ConnectionState>(ConnectionState.Connecting(0))
@@ -67,17 +50,23 @@ internal class ClientShared(
     @Volatile
     var reconnectAttempts: Int = 0
 
+    /** The number of the attempt running or about to start (the first is 1); see [Command.Connect.joinAttempt]. */
+    @Volatile
+    var currentAttempt: Long = 1
+
     /**
-     * User frames, bounded. A frame is "undelivered" when the client stops with it still queued, or when the writer
-     * that had just taken it is cancelled because its connection ended: it fails with whichever happened.
+     * The control queue of the connection whose onConnect is running, else `null`. A send() made inside onConnect
+     * goes there, like a push: user frames are held back until onConnect returns, so waiting for one there would
+     * wait forever.
      */
-    val sendQueue = Channel<Outbound>(options.sendQueueCapacity) { it.fail(undelivered()) }
+    @Volatile
+    var onConnectControl: SendChannel<Outbound>? = null
 
-    private fun undelivered(): ParleyException = stopReason?.let { ClientStoppedException(it) }
-        ?: closedBy(lastReason)
+    val sendQueue = SendQueue(options.sendQueueCapacity, telemetry) { undelivered() }
 
-    /** Commands and tell() messages from callers, bounded like the send queue. */
-    val mailbox = Channel<Command>(options.sendQueueCapacity)
+    private fun undelivered(): ParleyException = stopReason?.let { ClientStoppedException(it) } ?: closedBy(lastReason)
+
+    val mailbox = Mailbox(options.sendQueueCapacity)
 }
 
 /** The thread-safe face of a client: it validates, enqueues and waits; the loop does the rest. */
@@ -90,58 +79,62 @@ internal class ClientHandle(
 
     override val name: String get() = options.name
     override val state: StateFlow<ConnectionState> = shared.state.asStateFlow()
-    override val events: Flow<ParleyEvent> = telemetry.events.asSharedFlow()
+    override val events: Flow<ParleyEvent> = telemetry.events
 
     override fun metrics(): ParleyMetrics =
         telemetry.snapshot(shared.state.value, shared.reconnectAttempts, shared.lastReason)
 
     override suspend fun send(frame: Frame) {
         val out = Outbound(frame.toWire(), CompletableDeferred(), telemetry)
+        enqueue(out)
+        out.written!!.await()
+    }
+
+    override suspend fun enqueue(frame: Frame): Deferred<Unit> {
+        val out = Outbound(frame.toWire(), CompletableDeferred(), telemetry)
+        enqueue(out)
+        return out.written!!
+    }
+
+    /** Queues [out] in order, waiting only for room; every way out of here leaves it settled or queued. */
+    private suspend fun enqueue(out: Outbound) {
+        val caller = shared.caller()
+        check(caller != Caller.BLOCKED_LOOP) { BLOCKED_LOOP_RULE }
         rejection()?.let { throw it }
         // Counted before it can be taken from the queue; every way out settles it exactly once (see Outbound).
         telemetry.queueDepth.incrementAndGet()
-        if (options.sendOverflow == SendOverflow.FAIL) {
-            val result = shared.sendQueue.trySend(out)
-            val refusal =
-                when {
-                    result.isClosed -> ClientStoppedException(shared.stopReason)
-                    result.isFailure -> SendQueueFullException(options.sendQueueCapacity)
-                    else -> null
-                }
-            refusal?.let {
-                out.withdraw(it)
-                throw it
+        val control = shared.onConnectControl.takeIf { caller == Caller.CALLBACK }
+        try {
+            when {
+                control != null -> control.send(out)
+                shared.sendQueue.offer(out, shared.stopReason) -> Unit
+                options.sendOverflow == SendOverflow.FAIL -> throw SendQueueFullException(options.sendQueueCapacity)
+                else -> shared.sendQueue.send(out)
             }
-        } else {
-            try {
-                shared.sendQueue.send(out)
-            } catch (e: ClosedSendChannelException) {
-                ClientStoppedException(shared.stopReason).let {
-                    out.withdraw(it)
-                    throw it
-                }
-            } catch (e: CancellationException) {
-                // A caller cancelled while waiting for room: the frame never entered the queue.
-                out.withdraw(e)
-                throw e
-            }
+        } catch (e: CancellationException) {
+            // Either the caller was cancelled while waiting for room (the frame never entered the queue), or the
+            // queue was cancelled because the client stopped: then the caller, still active, is told so.
+            val refusal = if (currentCoroutineContext().isActive) ClientStoppedException(shared.stopReason) else e
+            out.withdraw(refusal)
+            throw refusal
+        } catch (e: ClosedSendChannelException) {
+            throw ClientStoppedException(shared.stopReason).also { out.withdraw(it) }
+        } catch (e: ParleyException) {
+            out.withdraw(e)
+            throw e
         }
-        out.written!!.await()
     }
 
     override fun trySend(frame: Frame): SendResult {
         rejection()?.let { return SendResult.Rejected(it) }
         val out = Outbound(frame.toWire(), CompletableDeferred(), telemetry, detached = true)
         telemetry.queueDepth.incrementAndGet()
-        val result = shared.sendQueue.trySend(out)
-        if (result.isSuccess) return SendResult.Enqueued(out.written!!)
         val refusal =
-            if (result.isClosed) {
-                ClientStoppedException(
-                    shared.stopReason,
-                )
-            } else {
+            try {
+                if (shared.sendQueue.offer(out, shared.stopReason)) return SendResult.Enqueued(out.written!!)
                 SendQueueFullException(options.sendQueueCapacity)
+            } catch (e: ClientStoppedException) {
+                e
             }
         out.withdraw(refusal)
         return SendResult.Rejected(refusal)
@@ -150,17 +143,16 @@ internal class ClientHandle(
     private fun rejection(): ParleyException? = when (val s = shared.state.value) {
         is ConnectionState.Disconnected -> NotConnectedException()
         is ConnectionState.Stopped -> ClientStoppedException(s.reason)
-        else -> null
+        is ConnectionState.Connecting, is ConnectionState.Connected -> null
     }
 
     override suspend fun connect() {
+        val caller = shared.caller()
+        check(caller != Caller.BLOCKED_LOOP) { BLOCKED_LOOP_RULE }
+        (shared.state.value as? ConnectionState.Stopped)?.let { throw ClientStoppedException(it.reason) }
         val reply = CompletableDeferred<Unit>()
-        try {
-            shared.mailbox.send(Command.Connect(reply))
-        } catch (e: ClosedSendChannelException) {
-            throw ClientStoppedException(shared.stopReason)
-        }
-        reply.await()
+        val joinAttempt = shared.currentAttempt.takeIf { shared.state.value is ConnectionState.Connecting }
+        if (request(Command.Connect(reply, joinAttempt), caller)) reply.await()
     }
 
     override suspend fun disconnect(code: Int, reason: String) {
@@ -168,30 +160,58 @@ internal class ClientHandle(
         require(reason.toByteArray(Charsets.UTF_8).size <= MAX_CLOSE_REASON) {
             "close reason must be at most $MAX_CLOSE_REASON bytes in UTF-8"
         }
+        val caller = shared.caller()
+        check(caller != Caller.BLOCKED_LOOP) { BLOCKED_LOOP_RULE }
         if (shared.state.value is ConnectionState.Stopped) return
         val reply = CompletableDeferred<Unit>()
+        val close = PendingClose(code, reason, byHandler = false, handlerReason = null)
         try {
-            shared.mailbox.send(
-                Command.Disconnect(PendingClose(code, reason, byHandler = false, handlerReason = null), reply),
-            )
-        } catch (e: ClosedSendChannelException) {
-            return
+            if (request(Command.Disconnect(close, reply), caller)) reply.await()
+        } catch (e: ClientStoppedException) {
+            // Stopped is as disconnected as it gets.
         }
-        reply.await()
     }
 
-    override suspend fun stop() {
-        try {
-            shared.mailbox.send(Command.Stop)
-        } catch (e: ClosedSendChannelException) {
-            // Already stopping or stopped.
+    /**
+     * Hands [command] to the loop. From a callback it cannot wait (the loop is busy calling it): it is queued and
+     * `false` is returned, so the caller returns at once. Otherwise it waits for room and returns `true`.
+     */
+    private suspend fun request(command: Command, caller: Caller): Boolean {
+        if (caller == Caller.CALLBACK) {
+            check(shared.mailbox.tryRequest(command) || shared.state.value is ConnectionState.Stopped) {
+                "too many connect/disconnect requests from inside callbacks at once"
+            }
+            return false
         }
-        loop.join()
+        try {
+            shared.mailbox.request(command)
+        } catch (e: ClosedSendChannelException) {
+            throw ClientStoppedException(shared.stopReason)
+        } catch (e: CancellationException) {
+            currentCoroutineContext().ensureActiveOr(e)
+            throw ClientStoppedException(shared.stopReason)
+        }
+        return true
     }
 
-    override fun tell(message: Any): Boolean = shared.mailbox.trySend(Command.Info(message)).isSuccess
+    override suspend fun stop() = stop(abort = false)
+
+    override suspend fun cancel() = stop(abort = true)
+
+    private suspend fun stop(abort: Boolean) {
+        shared.mailbox.requestStop(abort)
+        // From a callback the loop stops once the callback returns; it cannot be waited for from inside.
+        if (shared.caller() == Caller.OUTSIDE) loop.join()
+    }
+
+    override fun tell(message: Any): Boolean = shared.mailbox.tell(message)
 
     private companion object {
         const val MAX_CLOSE_REASON = 123
     }
+}
+
+/** Rethrows [e] if this coroutine itself was cancelled; returns if the cancellation came from somewhere else. */
+private fun kotlin.coroutines.CoroutineContext.ensureActiveOr(e: CancellationException) {
+    if (!isActive) throw e
 }

@@ -6,7 +6,6 @@ import dev.parley.ConnectionClosedException
 import dev.parley.ConnectionState
 import dev.parley.DisconnectDecision
 import dev.parley.DisconnectReason
-import dev.parley.Frame
 import dev.parley.HandlerAction
 import dev.parley.InitResult
 import dev.parley.NotConnectedException
@@ -17,13 +16,11 @@ import dev.parley.ParleyOptions
 import dev.parley.ReconnectPolicy
 import dev.parley.RetriesExhaustedException
 import dev.parley.StopReason
-import dev.parley.internal.transport.HandshakeRejectedException
 import dev.parley.internal.transport.KtorTransport
 import dev.parley.internal.transport.Opcode
 import dev.parley.internal.transport.OpenRequest
 import dev.parley.internal.transport.SocketTransport
 import dev.parley.internal.transport.Transport
-import dev.parley.internal.transport.TransportSession
 import dev.parley.internal.transport.WireFrame
 import dev.parley.withoutQuery
 import kotlinx.coroutines.CancellationException
@@ -41,20 +38,35 @@ import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.selects.select
-import kotlinx.coroutines.withTimeoutOrNull
-import org.slf4j.LoggerFactory
 import java.time.Instant
 import kotlin.random.Random
 import kotlin.time.Duration
 
+/** What reaches the loop from its helpers: table events, and inputs it handles itself before (or instead of) the table. */
+internal sealed interface LoopInput
+
+/** Inbound traffic, read and validated by the session's reader; never reaches the table directly. */
+internal class InboundEvent(
+    val inbound: Inbound,
+    /** [Clock.nanos] when the frame was read. */
+    val receivedAtNanos: Long,
+) : LoopInput
+
+/** An input from a helper, stamped with the generation of the connection or attempt it belongs to. */
+internal class Tagged(
+    val generation: Long,
+    val input: LoopInput,
+)
+
 /**
- * The one coroutine that owns a client's connection: it runs the [transition] table, executes its effects, calls the
- * handler one callback at a time, and publishes the state. Everything mutable here is touched only by that coroutine;
- * callers reach it through [ClientShared]'s channels, and its helpers (attempt, session, timers) through [events].
+ * The one coroutine that owns a client's connection: it takes one input at a time (a caller's command, a helper's
+ * report), runs it through the [transition] table, executes the effects, and publishes the state. Everything mutable
+ * here is touched only by that coroutine. Its parts: [Mailbox] and [SendQueue] (callers in), [launchAttempt] (opening
+ * a connection), [LiveSession] (one open connection), [HandlerInvoker] (the user's callbacks).
  */
 internal class ConnectionLoop<S> private constructor(
     private val handler: ParleyHandler<S>,
-    private var userState: S,
+    initialState: S,
     private val shared: ClientShared,
     private val transport: Transport,
     private val random: Random,
@@ -63,18 +75,29 @@ internal class ConnectionLoop<S> private constructor(
     private val options = shared.options
     private val log = shared.log
     private val telemetry = shared.telemetry
+    private val invoker = HandlerInvoker(initialState, options.maxPendingCallbacks, ::handlerFailed, ::carryOut)
 
     /**
-     * Facts from the loop's helpers. Each helper sends a handful at most and then ends or waits on the loop, so the
-     * capacity only decides how far a reader may run ahead of the handler.
+     * Reports from the loop's helpers. Each helper sends a handful at most and then ends or waits on the loop, so the
+     * capacity only decides how far a reader may run ahead of the handler. A session reported but never read (the
+     * client stopped first) is closed here: nobody else would.
      */
-    private val events = Channel<Tagged>(EVENT_CAPACITY)
+    private val events = Channel<Tagged>(EVENT_CAPACITY) { (it.input as? Opened)?.session?.abort() }
 
-    private var phase: Phase = Phase.Disconnected(0, retryScheduled = false)
+    private var phase: Phase = Phase.Disconnected(0)
     private var nextAttemptIn: Duration? = null
 
-    /** Bumped whenever a connection or attempt ends, so late events from its helpers are recognised and dropped. */
+    /** Bumped whenever a connection or attempt ends, so late reports from its helpers are recognised and dropped. */
     private var generation = 0L
+
+    /** Attempts started so far; the running or last one is number [attempts]. */
+    private var attempts = 0L
+
+    /** The number of the last attempt that connected. */
+    private var connectedAttempt = 0L
+
+    /** Connections opened so far; the current or last one is number [connection]. */
+    private var connection = 0L
 
     /** The running connection attempt, or `null`. */
     private var attempt: Job? = null
@@ -88,17 +111,11 @@ internal class ConnectionLoop<S> private constructor(
     private val connectWaiters = mutableListOf<CompletableDeferred<Unit>>()
     private val disconnectWaiters = mutableListOf<CompletableDeferred<Unit>>()
 
-    /** The loop's own scope: helpers (attempt, session, timers) are its children and die with it. */
+    /** The loop's own scope: attempts and timers are its children and die with it. */
     private lateinit var loopScope: CoroutineScope
 
-    /** A close frame was queued in the step being executed, so releasing the socket waits briefly for it. */
+    /** A close frame was queued in the step being executed, so releasing the socket gives it a moment to leave. */
     private var closeQueued = false
-
-    /** A connect() that arrived during the close handshake, to be honoured once it ends. */
-    private var connectAfterClose = false
-
-    /** Whether a connection has been opened before: the next one counts as a reconnect. */
-    private var connectedBefore = false
 
     private suspend fun run() {
         var failure: Throwable? = null
@@ -121,103 +138,126 @@ internal class ConnectionLoop<S> private constructor(
     }
 
     private suspend fun initialise(): Boolean {
-        val result = callHandler { handler.init(userState) } ?: return false
+        val result = invoker.call { handler.init(it) } ?: return false
         when (result) {
-            is InitResult.Init -> userState = result.state
+            is InitResult.Init -> invoker.state = result.state
             is InitResult.Stop -> fire(Event.StopRequested(StopReason.ByHandler(result.reason)))
         }
         return phase !is Phase.Stopped
     }
 
     private suspend fun receiveOne() {
+        invoker.settleReady()
+        if (invoker.isFull) return waitForOldestResult()
         // Fast path without a select (which costs more than handling a small frame): a caller's command first, so a
-        // flood of inbound frames cannot starve it, then the helpers' next event.
-        shared.mailbox.tryReceive().getOrNull()?.let { return onCommand(it) }
+        // flood of inbound frames cannot starve it, then the helpers' next report.
+        shared.mailbox.poll(othersFirst = true)?.let { return onCommand(it) }
         events.tryReceive().getOrNull()?.let { return onTagged(it) }
+        shared.mailbox.poll(othersFirst = false)?.let { return onCommand(it) }
         val draining = phase is Phase.Disconnected || phase is Phase.Closing
+        val oldest = invoker.oldest
         select {
+            shared.mailbox.registerIn(this, stopOnly = false) { onCommand(it) }
             events.onReceive { onTagged(it) }
-            shared.mailbox.onReceive { onCommand(it) }
             // Nobody writes while down or closing, so frames queued then are answered here rather than left waiting.
             if (draining) {
-                shared.sendQueue.onReceive {
+                shared.sendQueue.frames.onReceive {
                     it.fail(if (phase is Phase.Closing) ConnectionClosedException(null) else NotConnectedException())
                 }
             }
+            if (oldest != null) oldest.onJoin { invoker.settleReady() }
+        }
+    }
+
+    /** The window of later results is full: read nothing more until the oldest completes, but let a stop through. */
+    private suspend fun waitForOldestResult() {
+        val oldest = invoker.oldest ?: return
+        select {
+            oldest.onJoin { invoker.settleReady() }
+            shared.mailbox.registerIn(this, stopOnly = true) { onCommand(it) }
         }
     }
 
     private suspend fun onTagged(tagged: Tagged) {
-        if (tagged.generation == generation) {
-            onEvent(tagged.event)
-        } else {
+        if (tagged.generation != generation) {
             // An attempt abandoned after it succeeded: nobody else will close that connection.
-            (tagged.event as? Opened)?.session?.abort()
+            (tagged.input as? Opened)?.session?.abort()
+            return
+        }
+        when (val input = tagged.input) {
+            is InboundEvent -> onInbound(input.inbound, input.receivedAtNanos)
+            is Opened -> opened(input)
+            HeartbeatDue -> onHeartbeatDue()
+            is Event -> fire(input)
         }
     }
 
     private suspend fun onCommand(command: Command) {
         when (command) {
-            is Command.Info -> onHandlerAction { handler.onInfo(command.message, userState) }
+            is Command.Info -> onHandlerAction { handler.onInfo(command.message, it) }
 
-            is Command.Connect ->
-                when (phase) {
-                    is Phase.Connected -> command.reply.complete(Unit)
-
-                    is Phase.Closing -> {
-                        connectAfterClose = true
-                        connectWaiters += command.reply
-                    }
-
-                    else -> {
-                        connectWaiters += command.reply
-                        fire(Event.ConnectRequested)
-                    }
-                }
+            is Command.Connect -> onConnectCommand(command)
 
             is Command.Disconnect -> {
-                if (phase is Phase.Connected || phase is Phase.Closing) {
-                    disconnectWaiters += command.reply
-                } else {
-                    command.reply.complete(Unit)
-                }
-                connectAfterClose = false
+                disconnectWaiters += command.reply
                 fire(Event.CloseRequested(command.close))
+                // Down already (or the attempt was abandoned): the caller need not wait for a handshake.
+                if (phase !is Phase.Connected && phase !is Phase.Closing) completeDisconnectWaiters()
             }
 
-            Command.Stop -> fire(Event.StopRequested(StopReason.Requested))
+            is Command.Stop ->
+                fire(
+                    Event.StopRequested(if (command.abort) StopReason.Aborted else StopReason.Requested, command.abort),
+                )
         }
     }
 
-    private suspend fun onEvent(event: Event) {
-        when (event) {
-            is InboundEvent -> onInbound(event.inbound, event.receivedAtNanos)
-            is Opened -> opened(event.session)
-            HeartbeatDue -> onHeartbeatDue()
-            else -> fire(event)
+    private suspend fun onConnectCommand(command: Command.Connect) {
+        val joined = command.joinAttempt
+        when {
+            phase is Phase.Connected -> command.reply.complete(Unit)
+
+            // The attempt the caller saw running has connected since (and may have ended already): that is its answer.
+            joined != null && connectedAttempt >= joined -> command.reply.complete(Unit)
+
+            // It ended without connecting: so did the caller's connect().
+            joined != null && (joined < attempts || phase !is Phase.Connecting) ->
+                command.reply.completeExceptionally(
+                    ConnectFailedException(
+                        shared.lastReason ?: DisconnectReason.ConnectFailed(IllegalStateException()),
+                    ),
+                )
+
+            else -> {
+                connectWaiters += command.reply
+                fire(Event.ConnectRequested)
+            }
         }
     }
 
     private suspend fun onInbound(inbound: Inbound, receivedAtNanos: Long) {
-        val live = session?.takeIf { phase is Phase.Connected }
+        // Messages the peer sends after our close frame still reach the handler, until its own close arrives.
+        val live = session?.takeIf { phase is Phase.Connected || phase is Phase.Closing }
         when (inbound) {
-            is Inbound.Message -> if (live != null) onHandlerAction { handler.onFrame(inbound.frame, userState) }
+            is Inbound.Message -> if (live != null) onHandlerAction { handler.onFrame(inbound.frame, it) }
 
             is Inbound.Pong -> {
                 val rtt = live?.heartbeat?.onPong(inbound.payload, receivedAtNanos)
                 if (rtt != null) {
                     telemetry.recordRoundTrip(rtt)
                 } else if (live != null) {
-                    onHandlerAction { handler.onPong(inbound.payload, userState) }
+                    onHandlerAction { handler.onPong(inbound.payload, it) }
                 }
             }
 
             is Inbound.Ping ->
                 if (live != null) {
                     // RFC 6455 §5.5.2: answer before anything else; a full control queue may drop a pong (only the
-                    // latest ping needs one), never block the loop.
-                    live.offerControl(WireFrame(Opcode.PONG, inbound.payload))
-                    onHandlerAction { handler.onPing(inbound.payload, userState) }
+                    // latest ping needs one), never block the loop. Nothing may follow our close frame.
+                    if (phase is Phase.Connected && !live.offerControl(WireFrame(Opcode.PONG, inbound.payload))) {
+                        telemetry.droppedPongs.incrementAndGet()
+                    }
+                    onHandlerAction { handler.onPing(inbound.payload, it) }
                 }
 
             is Inbound.Close -> fire(Event.PeerClosed(inbound.code, inbound.reason))
@@ -251,6 +291,9 @@ internal class ConnectionLoop<S> private constructor(
     }
 
     private suspend fun fire(event: Event) {
+        // Results of earlier callbacks are carried out before anything this event makes the client write or call;
+        // a stop no longer waits for them.
+        if (event is Event.StopRequested) invoker.abandon() else invoker.settleAll()
         val step = transition(phase, event, options.reconnect)
         if (step == null) {
             log.debug("{} ignored in {}", event, phase)
@@ -265,16 +308,20 @@ internal class ConnectionLoop<S> private constructor(
             nextAttemptIn = null
         }
         log.debug("{} + {} -> {}", previous, event, phase)
-        // Publish Disconnected once, with the reason the handler is about to hear.
-        step.effects.firstNotNullOfOrNull { it as? Effect.CallOnDisconnect }?.let { shared.lastReason = it.reason }
-        // Known before the session is released, so a frame its writer had taken fails as "stopped", not "closed".
-        step.effects.firstNotNullOfOrNull { it as? Effect.Terminate }?.let { shared.stopReason = it.reason }
-        shared.reconnectAttempts = phase.failures
-        // A scheduled retry publishes itself, with its delay.
-        if (step.effects.none { it is Effect.ScheduleRetry }) publish()
-        if (phase is Phase.Connecting && previous !is Phase.Connecting) {
-            telemetry.emit(ParleyEvent.Connecting((phase as Phase.Connecting).failures))
+        for (effect in step.effects) {
+            when (effect) {
+                // Published with Disconnected, and known before the session is released: a frame its writer had
+                // taken then fails with the reason the handler is about to hear, or as "stopped".
+                is Effect.CallOnDisconnect -> shared.lastReason = effect.reason
+
+                is Effect.Terminate -> shared.stopReason = effect.reason
+
+                else -> Unit
+            }
         }
+        shared.reconnectAttempts = phase.failures
+        // A scheduled retry publishes itself, with its delay; Stopped is published once everything is released.
+        if (step.effects.none { it is Effect.ScheduleRetry || it is Effect.Terminate }) publish()
         for (effect in step.effects) execute(effect)
         closeQueued = false
     }
@@ -293,6 +340,12 @@ internal class ConnectionLoop<S> private constructor(
 
             is Effect.CallOnDisconnect -> callOnDisconnect(effect)
 
+            is Effect.FailConnectWaiters -> {
+                val failed = ConnectFailedException(effect.reason)
+                connectWaiters.forEach { it.completeExceptionally(failed) }
+                connectWaiters.clear()
+            }
+
             is Effect.SendClose ->
                 closeQueued = session?.offerControl(closeFrame(effect.code, effect.reason)) == true
 
@@ -302,7 +355,9 @@ internal class ConnectionLoop<S> private constructor(
 
             Effect.StartCloseTimer -> startTimer(options.closeTimeout, Event.CloseTimedOut)
 
-            Effect.StartStableTimer -> options.reconnect?.let { startTimer(it.stableAfter, Event.Stable) }
+            // Also without a configured policy: a handler that answers Reconnect gets its failure count reset too.
+            Effect.StartStableTimer ->
+                startTimer((options.reconnect ?: ReconnectPolicy.DEFAULT).stableAfter, Event.StableElapsed)
 
             is Effect.ScheduleRetry -> {
                 val delay = backoffDelay(options.reconnect ?: ReconnectPolicy.DEFAULT, effect.attempt, random)
@@ -315,7 +370,7 @@ internal class ConnectionLoop<S> private constructor(
 
             is Effect.FailQueued -> failQueued(effect.reason)
 
-            // Its reason was recorded when the step began (before any release), in fire().
+            // Its reason was recorded when the step began (before any release); terminate() runs as the loop ends.
             is Effect.Terminate -> Unit
         }
     }
@@ -332,57 +387,34 @@ internal class ConnectionLoop<S> private constructor(
 
     private fun openTransport() {
         generation++
-        val tag = generation
+        attempts++
+        shared.currentAttempt = attempts
         val request = OpenRequest(options.uri, options.headers, options.subprotocols, options.maxFrameSize)
         log.info("connecting to {}", options.uri.withoutQuery())
         if (log.isDebugEnabled) {
             log.debug("upgrade headers: {}", options.redacted(options.headers.groupBy({ it.first }, { it.second })))
         }
-        attempt =
-            loopScope.launch {
-                val outcome = openOnce(request)
-                try {
-                    events.send(Tagged(tag, outcome))
-                } catch (e: Throwable) {
-                    (outcome as? Opened)?.session?.abort()
-                    throw e
-                }
-            }
+        telemetry.emit(ParleyEvent.Connecting(phase.failures))
+        attempt = loopScope.launchAttempt(transport, request, options, generation, events)
     }
 
-    /** One attempt, bounded as a whole by the connect timeout: an [Opened] session or an [Event.AttemptFailed]. */
-    private suspend fun openOnce(request: OpenRequest): Event = try {
-        withTimeoutOrNull(options.connectTimeout) { Opened(transport.open(request)) }
-            ?: Event.AttemptFailed(DisconnectReason.ConnectTimedOut(options.connectTimeout))
-    } catch (e: CancellationException) {
-        throw e
-    } catch (e: HandshakeRejectedException) {
-        Event.AttemptFailed(DisconnectReason.HandshakeRejected(e.status, options.redacted(e.headers), e.message ?: ""))
-    } catch (e: Throwable) {
-        val timedOut = generateSequence(e) { it.cause }.any { it.javaClass.simpleName.contains("ConnectTimeout") }
-        val reason =
-            if (timedOut) {
-                DisconnectReason.ConnectTimedOut(
-                    options.connectTimeout,
-                )
-            } else {
-                DisconnectReason.ConnectFailed(e)
-            }
-        Event.AttemptFailed(reason)
-    }
-
-    private suspend fun opened(transportSession: TransportSession) {
+    private suspend fun opened(report: Opened) {
+        val transportSession = report.session
         if (phase !is Phase.Connecting) {
             transportSession.abort()
             return
         }
         attempt = null
+        connectedAttempt = attempts
+        connection++
+        log.connection = connection
+        telemetry.connection = connection
         val live =
             LiveSession(
                 transportSession,
                 generation,
-                loopScope,
-                shared.sendQueue,
+                loopScope.coroutineContext,
+                shared.sendQueue.frames,
                 options,
                 telemetry,
                 events,
@@ -392,8 +424,7 @@ internal class ConnectionLoop<S> private constructor(
         session = live
         telemetry.lastInboundNanos = clock.nanos()
         live.start()
-        if (connectedBefore) telemetry.totalReconnects.incrementAndGet()
-        connectedBefore = true
+        if (connection > 1) telemetry.totalReconnects.incrementAndGet()
         log.info("connected to {} (subprotocol {})", options.uri.withoutQuery(), transportSession.subprotocol)
         fire(Event.Upgraded)
     }
@@ -403,9 +434,15 @@ internal class ConnectionLoop<S> private constructor(
         telemetry.connectedSince = Instant.now()
         telemetry.stateChanged()
         val headers = options.redacted(live.transport.responseHeaders)
-        shared.state.value = ConnectionState.Connected(live.transport.subprotocol, headers)
-        telemetry.emit(ParleyEvent.Connected(live.transport.subprotocol))
-        onHandlerAction { handler.onConnect(userState) }
+        shared.state.value = ConnectionState.Connected(live.transport.subprotocol, headers, connection)
+        telemetry.emit(ParleyEvent.Connected(live.transport.subprotocol, connection))
+        shared.onConnectControl = live.controlQueue
+        try {
+            onHandlerAction { handler.onConnect(it) }
+            invoker.settleAll()
+        } finally {
+            shared.onConnectControl = null
+        }
         if (phase is Phase.Connected) {
             live.writer.openForUserFrames()
             connectWaiters.forEach { it.complete(Unit) }
@@ -416,36 +453,40 @@ internal class ConnectionLoop<S> private constructor(
     private suspend fun callOnDisconnect(effect: Effect.CallOnDisconnect) {
         log.info("disconnected: {}", effect.reason)
         telemetry.emit(ParleyEvent.Disconnected(effect.reason))
-        val failed = ConnectFailedException(effect.reason)
-        connectWaiters.forEach { it.completeExceptionally(failed) }
-        connectWaiters.clear()
-        disconnectWaiters.forEach { it.complete(Unit) }
-        disconnectWaiters.clear()
-        val decision = callHandler { handler.onDisconnect(effect.reason, userState) } ?: return
-        userState = decision.state
+        completeDisconnectWaiters()
+        val decision = invoker.call { handler.onDisconnect(effect.reason, it) } ?: return
+        invoker.state = decision.state
         val kind =
             when (decision) {
-                is DisconnectDecision.Default -> Decision.DEFAULT
-                is DisconnectDecision.Reconnect -> Decision.RECONNECT
-                is DisconnectDecision.StayDisconnected -> Decision.STAY
+                is DisconnectDecision.Default -> Decision.Default
+                is DisconnectDecision.Reconnect -> Decision.Reconnect
+                is DisconnectDecision.StayDisconnected -> Decision.Stay
+                is DisconnectDecision.Stop -> Decision.Stop(decision.reason)
             }
         fire(Event.Decided(kind, effect.userClosed, effect.reason))
-        if (connectAfterClose && phase is Phase.Disconnected) {
-            connectAfterClose = false
-            fire(Event.ConnectRequested)
-        }
     }
 
-    /** Runs a handler callback that returns an action, and applies the action. */
-    private suspend fun onHandlerAction(callback: suspend () -> HandlerAction<S>) {
-        val action = callHandler(callback) ?: return
-        userState = action.state
+    private fun completeDisconnectWaiters() {
+        disconnectWaiters.forEach { it.complete(Unit) }
+        disconnectWaiters.clear()
+    }
+
+    /** Runs a handler callback that returns an action, and carries the action out (or holds it, if it is Later). */
+    private suspend fun onHandlerAction(callback: suspend (S) -> HandlerAction<S>) {
+        val action = invoker.call(callback) ?: return
+        invoker.state = action.state
+        carryOut(action, connection)
+    }
+
+    /** Carries out [action], which answers an event of connection number [from]. */
+    private suspend fun carryOut(action: HandlerAction<S>, from: Long) {
+        val current = from == connection
         when (action) {
             is HandlerAction.Ok -> Unit
 
             is HandlerAction.Push -> {
                 val live = session
-                if (phase is Phase.Connected && live != null) {
+                if (current && phase is Phase.Connected && live != null) {
                     for (frame in action.frames) live.push(frame.toWire())
                 } else {
                     log.warn("push of {} frame(s) dropped: not connected ({})", action.frames.size, shared.state.value)
@@ -453,25 +494,29 @@ internal class ConnectionLoop<S> private constructor(
             }
 
             is HandlerAction.Disconnect ->
-                fire(Event.CloseRequested(PendingClose(action.closeCode, "", byHandler = true, action.reason)))
+                if (current) {
+                    fire(Event.CloseRequested(PendingClose(action.closeCode, "", byHandler = true, action.reason)))
+                } else {
+                    log.debug("a later Disconnect for connection #{} ignored: that connection has ended", from)
+                }
 
             is HandlerAction.Stop -> fire(Event.StopRequested(StopReason.ByHandler(action.reason)))
+
+            is HandlerAction.Later -> {
+                if (invoker.isFull) waitForOldestResult()
+                if (phase !is Phase.Stopped) invoker.hold(action.result, from)
+            }
         }
     }
 
-    /** Calls the handler; a throw stops the client with [StopReason.HandlerFailed] and yields `null`. */
-    private suspend fun <T> callHandler(callback: suspend () -> T): T? = try {
-        callback()
-    } catch (e: CancellationException) {
-        throw e
-    } catch (e: Throwable) {
-        log.error("handler failed; stopping", e)
-        telemetry.emit(ParleyEvent.HandlerFailed(e))
-        fire(Event.StopRequested(StopReason.HandlerFailed(e)))
-        null
+    /** A callback threw (or a later result failed): the client stops with it. */
+    private suspend fun handlerFailed(cause: Throwable) {
+        log.error("handler failed; stopping", cause)
+        telemetry.emit(ParleyEvent.HandlerFailed(cause))
+        fire(Event.StopRequested(StopReason.HandlerFailed(cause)))
     }
 
-    private suspend fun releaseSession(abort: Boolean) {
+    private fun releaseSession(abort: Boolean) {
         val live = session ?: return
         generation++
         session = null
@@ -479,47 +524,48 @@ internal class ConnectionLoop<S> private constructor(
     }
 
     private fun failQueued(reason: DisconnectReason?) {
-        val cause = closedBy(reason)
         // Frames already being written are the writer's to settle: they may well reach the peer. If releasing the
         // session cuts them off, they fail with this reason; while closing (reason null) they precede our close frame.
         if (reason != null) session?.writer?.endReason = reason
-        while (true) {
-            val out = shared.sendQueue.tryReceive().getOrNull() ?: break
-            out.fail(cause)
-        }
+        shared.sendQueue.failQueued(closedBy(reason))
     }
 
     private fun publish() {
         val next =
             when (val p = phase) {
-                is Phase.Disconnected -> ConnectionState.Disconnected(shared.lastReason, nextAttemptIn, p.failures)
+                is Phase.Disconnected ->
+                    ConnectionState.Disconnected(shared.lastReason, nextAttemptIn, p.failures, p.deciding)
 
                 is Phase.Connecting -> ConnectionState.Connecting(p.failures)
 
                 // Connected is published by callOnConnect, which knows the session; Closing keeps it.
                 is Phase.Connected, is Phase.Closing -> return
 
-                is Phase.Stopped -> ConnectionState.Stopped(p.reason)
+                // Published by terminate(), once everything is released.
+                is Phase.Stopped -> return
             }
         if (next::class != shared.state.value::class) telemetry.stateChanged()
         shared.state.value = next
     }
 
-    /** Releases everything, publishes Stopped, and returns the failure a linked scope must see, if any. */
+    /** Releases everything, answers every caller, publishes Stopped, and returns what a linked scope must see. */
     private fun terminate(): Throwable? {
         val reason = shared.stopReason ?: (phase as? Phase.Stopped)?.reason ?: StopReason.Cancelled(null)
         shared.stopReason = reason
         generation++
         attempt?.cancel()
         timer?.cancel()
-        session?.abort()
-        shared.mailbox.close()
-        shared.sendQueue.cancel()
+        session?.release(closeQueued = false, abort = true)
+        session = null
+        invoker.abandon()
+        shared.mailbox.close(reason)
+        shared.sendQueue.close()
         events.cancel()
         transport.close()
         val stopped = ClientStoppedException(reason)
         connectWaiters.forEach { it.completeExceptionally(stopped) }
-        disconnectWaiters.forEach { it.complete(Unit) }
+        connectWaiters.clear()
+        completeDisconnectWaiters()
         telemetry.stateChanged()
         shared.state.value = ConnectionState.Stopped(reason)
         telemetry.emit(ParleyEvent.Stopped(reason))
@@ -548,32 +594,17 @@ internal class ConnectionLoop<S> private constructor(
             random: Random = Random.Default,
             clock: Clock = Clock.SYSTEM,
         ): ParleyClient {
-            val log = LoggerFactory.getLogger("dev.parley.Parley.${options.name}")
+            val log = ClientLog(options.name)
             val shared = ClientShared(options, Telemetry(options.sendQueueCapacity, clock, log), log)
             val loop = ConnectionLoop(handler, initialState, shared, transport, random, clock)
             val scope =
                 parent ?: CoroutineScope(
-                    SupervisorJob() + CoroutineExceptionHandler { _, e -> log.debug("standalone client failed", e) },
+                    SupervisorJob() + CoroutineExceptionHandler { _, e ->
+                        log.debug("standalone client failed: {}", e)
+                    },
                 )
-            val job = scope.launch(dispatcher + CoroutineName(options.name)) { loop.run() }
+            val job = scope.launch(dispatcher + CoroutineName(options.name) + LoopMarker(shared)) { loop.run() }
             return ClientHandle(shared, job)
         }
     }
 }
-
-/** An event from a helper, tagged with the generation of the connection or attempt it belongs to. */
-internal class Tagged(
-    val generation: Long,
-    val event: Event,
-)
-
-/** Inbound traffic and an opened session travel as events too, but never reach the table directly. */
-internal class InboundEvent(
-    val inbound: Inbound,
-    /** [Clock.nanos] when the frame was read. */
-    val receivedAtNanos: Long,
-) : Event()
-
-internal class Opened(
-    val session: TransportSession,
-) : Event()

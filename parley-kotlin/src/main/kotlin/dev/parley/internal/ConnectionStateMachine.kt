@@ -7,17 +7,20 @@ import dev.parley.StopReason
 
 /*
  * The connection's life as a pure table: (phase, event) -> (next phase, effects). No I/O, clock or randomness here;
- * ConnectionLoop executes the effects, calls the handler and feeds its answers back as events.
+ * ConnectionLoop executes the effects, calls the handler and feeds its answers back as events. Every phase decides
+ * about every event (the `when`s are exhaustive), so a new event cannot be forgotten anywhere.
  *
- * | phase        | socket                  | user sends          | the one timer it may run       |
- * |--------------|-------------------------|---------------------|--------------------------------|
- * | Disconnected | none                    | fail NotConnected   | retry backoff (if scheduled)   |
- * | Connecting   | being opened            | queued              | (connect timeout is the attempt's own) |
- * | Connected    | open, writer running    | written in order    | "stable" (resets failure count) |
- * | Closing      | our close frame sent    | fail ConnectionClosed | close timeout                |
- * | Stopped      | released                | fail ClientStopped  | none; terminal                 |
+ * | phase        | socket                  | user sends            | the one timer it may run        |
+ * |--------------|-------------------------|-----------------------|---------------------------------|
+ * | Disconnected | none                    | fail NotConnected     | retry backoff (if scheduled)    |
+ * | Connecting   | being opened            | queued                | (connect timeout is the attempt's own) |
+ * | Connected    | open, writer running    | written in order      | "stable" (resets failure count) |
+ * | Closing      | our close frame sent    | fail ConnectionClosed | close timeout                   |
+ * | Stopped      | released                | fail ClientStopped    | none; terminal                  |
  *
- * Closing is published as Connected: from outside, the connection is up until the handshake ends.
+ * Closing is published as Connected: from outside the connection is up until the handshake ends, and messages the
+ * peer sends before its close reply still reach the handler (RFC 6455 §7.1.2: an endpoint reads until the peer's
+ * close). Only sends are refused, because nothing may follow our close frame.
  */
 
 /** Where the connection is; `failures` counts reconnect attempts in a row since the last stable connection. */
@@ -26,7 +29,11 @@ internal sealed class Phase {
 
     data class Disconnected(
         override val failures: Int,
-        val retryScheduled: Boolean,
+        val retryScheduled: Boolean = false,
+        /** onDisconnect has not answered yet: whether a retry comes is not known. */
+        val deciding: Boolean = false,
+        /** A connect() arrived during the close handshake: connect once onDisconnect has answered. */
+        val connectNext: Boolean = false,
     ) : Phase()
 
     data class Connecting(
@@ -40,6 +47,8 @@ internal sealed class Phase {
     data class Closing(
         override val failures: Int,
         val close: PendingClose,
+        /** A connect() arrived while closing: honoured when the handshake ends. */
+        val connectAfter: Boolean = false,
     ) : Phase()
 
     data class Stopped(
@@ -49,22 +58,24 @@ internal sealed class Phase {
     }
 }
 
-/** A close we started: by [ParleyClient.disconnect] ([byHandler] false) or by a handler's Disconnect action. */
+/** A close we started: by [dev.parley.ParleyClient.disconnect] ([byHandler] false) or by a handler's Disconnect. */
 internal data class PendingClose(
     val code: Int,
     val reason: String,
     val byHandler: Boolean,
     val handlerReason: Any?,
 ) {
-    fun outcome(acknowledged: Boolean): DisconnectReason = if (byHandler) {
-        DisconnectReason.ByHandler(handlerReason, code, acknowledged)
-    } else {
-        DisconnectReason.ClosedLocally(code, reason, acknowledged)
-    }
+    /** How the close ended: [peerCode] and [peerReason] are the peer's answer, `null` if it never answered. */
+    fun outcome(acknowledged: Boolean, peerCode: Int? = null, peerReason: String? = null): DisconnectReason =
+        if (byHandler) {
+            DisconnectReason.ByHandler(handlerReason, code, acknowledged, peerCode, peerReason)
+        } else {
+            DisconnectReason.ClosedLocally(code, reason, acknowledged, peerCode, peerReason)
+        }
 }
 
-internal sealed class Event {
-    /** [ParleyClient.connect], or the start of the client. */
+internal sealed class Event : LoopInput {
+    /** [dev.parley.ParleyClient.connect], or the start of the client. */
     object ConnectRequested : Event()
 
     /** The backoff delay elapsed. */
@@ -105,10 +116,12 @@ internal sealed class Event {
     ) : Event()
 
     /** The connection stayed up for [ReconnectPolicy.stableAfter]. */
-    object Stable : Event()
+    object StableElapsed : Event()
 
+    /** Stop for good; [abort] drops the socket without a close frame ([dev.parley.ParleyClient.cancel]). */
     data class StopRequested(
         val reason: StopReason,
+        val abort: Boolean = false,
     ) : Event()
 
     /** The handler's answer to onDisconnect, with whether the disconnect was the user's own [userClosed]. */
@@ -119,7 +132,18 @@ internal sealed class Event {
     ) : Event()
 }
 
-internal enum class Decision { DEFAULT, RECONNECT, STAY }
+/** onDisconnect's answer, as the table needs it. */
+internal sealed class Decision {
+    object Default : Decision()
+
+    object Reconnect : Decision()
+
+    object Stay : Decision()
+
+    data class Stop(
+        val reason: Any?,
+    ) : Decision()
+}
 
 internal sealed class Effect {
     object OpenTransport : Effect()
@@ -134,15 +158,20 @@ internal sealed class Effect {
         val userClosed: Boolean,
     ) : Effect()
 
+    /** Fail the callers of connect() waiting for this attempt: no connection is coming for them. */
+    data class FailConnectWaiters(
+        val reason: DisconnectReason,
+    ) : Effect()
+
     data class SendClose(
         val code: Int,
         val reason: String,
     ) : Effect()
 
-    /** Drop the socket, after at most a short wait for frames already handed to the writer (a close reply). */
+    /** Drop the socket, after at most a short wait (off the loop) for a close frame queued in this step. */
     object ReleaseTransport : Effect()
 
-    /** Drop the socket at once: the link is presumed dead, so nothing is worth waiting for. */
+    /** Drop the socket at once: the link is presumed dead, or the user asked to abort. */
     object AbortTransport : Effect()
 
     object StartCloseTimer : Effect()
@@ -175,9 +204,12 @@ private fun stopCloseCode(reason: StopReason): Int = when (reason) {
     else -> CloseCodes.GOING_AWAY
 }
 
+private fun stop(event: Event.StopRequested, vararg before: Effect): Step =
+    Step(Phase.Stopped(event.reason), listOf(*before, Effect.Terminate(event.reason)))
+
 /**
- * The table. Returns `null` for an event the phase ignores (the loop logs it at DEBUG): late timer firings, a
- * connect while already connecting, anything after Stopped.
+ * The table. Returns `null` for an event the phase ignores (the loop logs it at DEBUG): reports from a connection or
+ * attempt that has already ended, a timer of another phase, a connect while already connecting, anything after Stopped.
  */
 internal fun transition(phase: Phase, event: Event, policy: ReconnectPolicy?): Step? = when (phase) {
     is Phase.Disconnected ->
@@ -185,23 +217,19 @@ internal fun transition(phase: Phase, event: Event, policy: ReconnectPolicy?): S
             Event.ConnectRequested -> Step(Phase.Connecting(0), listOf(Effect.OpenTransport))
 
             Event.RetryDue ->
-                if (phase.retryScheduled) {
-                    Step(
-                        Phase.Connecting(phase.failures),
-                        listOf(Effect.OpenTransport),
-                    )
-                } else {
-                    null
-                }
+                if (phase.retryScheduled) Step(Phase.Connecting(phase.failures), listOf(Effect.OpenTransport)) else null
 
-            // disconnect() while down cancels a pending retry (the timer dies with the phase change).
-            is Event.CloseRequested -> Step(phase.copy(retryScheduled = false))
+            // disconnect() while down cancels a pending retry (the timer dies with it) and a connect() asked for
+            // during the close handshake.
+            is Event.CloseRequested -> Step(phase.copy(retryScheduled = false, connectNext = false))
 
-            is Event.StopRequested -> Step(Phase.Stopped(event.reason), listOf(Effect.Terminate(event.reason)))
+            is Event.StopRequested -> stop(event)
 
             is Event.Decided -> decide(phase, event, policy)
 
-            else -> null
+            Event.Upgraded, is Event.AttemptFailed, is Event.PeerClosed, is Event.Violated, is Event.TransportLost,
+            Event.CloseTimedOut, is Event.HeartbeatTimedOut, Event.StableElapsed,
+            -> null
         }
 
     is Phase.Connecting ->
@@ -214,23 +242,25 @@ internal fun transition(phase: Phase, event: Event, policy: ReconnectPolicy?): S
             is Event.AttemptFailed -> down(phase, event.reason, userClosed = false, releaseTransport = false)
 
             // No 101 yet, so there is no WebSocket to send a close frame on: abandon the attempt.
-            is Event.CloseRequested ->
+            is Event.CloseRequested -> {
+                val outcome = event.close.outcome(acknowledged = false)
                 Step(
-                    Phase.Disconnected(phase.failures, retryScheduled = false),
+                    Phase.Disconnected(phase.failures, deciding = true),
                     listOf(
                         Effect.CancelAttempt,
-                        Effect.FailQueued(event.close.outcome(acknowledged = false)),
-                        Effect.CallOnDisconnect(event.close.outcome(acknowledged = false), !event.close.byHandler),
+                        Effect.FailQueued(outcome),
+                        Effect.FailConnectWaiters(outcome),
+                        Effect.CallOnDisconnect(outcome, !event.close.byHandler),
                     ),
                 )
+            }
 
-            is Event.StopRequested ->
-                Step(
-                    Phase.Stopped(event.reason),
-                    listOf(Effect.CancelAttempt, Effect.Terminate(event.reason)),
-                )
+            is Event.StopRequested -> stop(event, Effect.CancelAttempt)
 
-            else -> null
+            // A connect() while connecting joins the running attempt.
+            Event.ConnectRequested, Event.RetryDue, is Event.PeerClosed, is Event.Violated, is Event.TransportLost,
+            Event.CloseTimedOut, is Event.HeartbeatTimedOut, Event.StableElapsed, is Event.Decided,
+            -> null
         }
 
     is Phase.Connected ->
@@ -261,32 +291,43 @@ internal fun transition(phase: Phase, event: Event, policy: ReconnectPolicy?): S
 
             is Event.HeartbeatTimedOut -> down(phase, event.reason, userClosed = false, abort = true)
 
-            Event.Stable -> Step(phase.copy(failures = 0))
+            Event.StableElapsed -> Step(phase.copy(failures = 0))
 
             is Event.StopRequested ->
-                Step(
-                    Phase.Stopped(event.reason),
-                    listOf(
-                        Effect.SendClose(stopCloseCode(event.reason), ""),
-                        Effect.ReleaseTransport,
-                        Effect.Terminate(event.reason),
-                    ),
-                )
+                if (event.abort) {
+                    stop(event, Effect.AbortTransport)
+                } else {
+                    stop(event, Effect.SendClose(stopCloseCode(event.reason), ""), Effect.ReleaseTransport)
+                }
 
-            else -> null
+            // Already connected: the loop answers a connect() at once.
+            Event.ConnectRequested, Event.RetryDue, Event.Upgraded, is Event.AttemptFailed, Event.CloseTimedOut,
+            is Event.Decided,
+            -> null
         }
 
     is Phase.Closing ->
         when (event) {
-            is Event.PeerClosed -> down(phase, phase.close.outcome(acknowledged = true), !phase.close.byHandler)
+            is Event.PeerClosed ->
+                down(
+                    phase,
+                    phase.close.outcome(acknowledged = true, peerCode = event.code, peerReason = event.reason),
+                    !phase.close.byHandler,
+                )
 
             is Event.TransportLost, is Event.Violated, Event.CloseTimedOut, is Event.HeartbeatTimedOut ->
                 down(phase, phase.close.outcome(acknowledged = false), !phase.close.byHandler)
 
-            is Event.StopRequested ->
-                Step(Phase.Stopped(event.reason), listOf(Effect.ReleaseTransport, Effect.Terminate(event.reason)))
+            // Honoured once the handshake is over; the caller keeps waiting meanwhile.
+            Event.ConnectRequested -> Step(phase.copy(connectAfter = true))
 
-            else -> null
+            // Already closing; a later disconnect() still cancels a connect() asked for meanwhile.
+            is Event.CloseRequested -> Step(phase.copy(connectAfter = false))
+
+            is Event.StopRequested ->
+                stop(event, if (event.abort) Effect.AbortTransport else Effect.ReleaseTransport)
+
+            Event.RetryDue, Event.Upgraded, is Event.AttemptFailed, Event.StableElapsed, is Event.Decided -> null
         }
 
     is Phase.Stopped -> null
@@ -300,28 +341,41 @@ private fun down(
     closeFirst: Effect.SendClose? = null,
     releaseTransport: Boolean = true,
     abort: Boolean = false,
-): Step = Step(
-    Phase.Disconnected(phase.failures, retryScheduled = false),
-    // Queued and in-flight frames fail with the real reason before releasing the socket cancels the writer.
-    listOfNotNull(
-        closeFirst,
-        Effect.FailQueued(reason),
-        (if (abort) Effect.AbortTransport else Effect.ReleaseTransport).takeIf { releaseTransport },
-        Effect.CallOnDisconnect(reason, userClosed),
-    ),
-)
+): Step {
+    val connectNext = phase is Phase.Closing && phase.connectAfter
+    return Step(
+        Phase.Disconnected(phase.failures, deciding = true, connectNext = connectNext),
+        // Queued and in-flight frames fail with the real reason before releasing the socket cancels the writer.
+        listOfNotNull(
+            closeFirst,
+            Effect.FailQueued(reason),
+            (if (abort) Effect.AbortTransport else Effect.ReleaseTransport).takeIf { releaseTransport },
+            // Callers of a connect() made during the close handshake wait for the connection that follows.
+            Effect.FailConnectWaiters(reason).takeUnless { connectNext },
+            Effect.CallOnDisconnect(reason, userClosed),
+        ),
+    )
+}
 
-/** After onDisconnect: reconnect with backoff, give up, or stay down. */
+/** After onDisconnect: stop, connect as asked during the close handshake, reconnect with backoff, give up, or stay. */
 private fun decide(phase: Phase.Disconnected, event: Event.Decided, configured: ReconnectPolicy?): Step {
+    val decision = event.decision
+    if (decision is Decision.Stop) {
+        val reason = StopReason.ByHandler(decision.reason)
+        return Step(Phase.Stopped(reason), listOf(Effect.Terminate(reason)))
+    }
+    if (phase.connectNext) return Step(Phase.Connecting(0), listOf(Effect.OpenTransport))
     val policy =
-        when (event.decision) {
-            Decision.STAY -> null
+        when (decision) {
+            Decision.Stay -> null
 
             // A user's disconnect() means "stay down" unless the handler explicitly asks to reconnect.
-            Decision.DEFAULT -> configured.takeUnless { event.userClosed }
+            Decision.Default -> configured.takeUnless { event.userClosed }
 
-            Decision.RECONNECT -> configured ?: ReconnectPolicy.DEFAULT
-        } ?: return Step(phase.copy(retryScheduled = false))
+            Decision.Reconnect -> configured ?: ReconnectPolicy.DEFAULT
+
+            is Decision.Stop -> error("handled above")
+        } ?: return Step(Phase.Disconnected(phase.failures))
     val maxRetries = policy.maxRetries
     if (maxRetries != null && phase.failures >= maxRetries) {
         val reason = StopReason.RetriesExhausted(phase.failures, event.last)

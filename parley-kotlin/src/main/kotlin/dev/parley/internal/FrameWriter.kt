@@ -1,5 +1,6 @@
 package dev.parley.internal
 
+import dev.parley.ConnectionClosedException
 import dev.parley.DisconnectReason
 import dev.parley.Frame
 import dev.parley.internal.transport.Opcode
@@ -52,9 +53,16 @@ internal class Outbound(
     }
 }
 
-/** The failure of a frame cut off by the end of a connection: [reason], with its I/O cause, else [fallback]. */
-internal fun closedBy(reason: DisconnectReason?, fallback: Throwable? = null): dev.parley.ConnectionClosedException =
-    dev.parley.ConnectionClosedException(reason, (reason as? DisconnectReason.TransportFailed)?.cause ?: fallback)
+/**
+ * The failure of a frame cut off by the end of a connection: [reason], with its I/O cause, else [fallback].
+ * [inFlight]: the frame was already being written, so it may have reached the peer.
+ */
+internal fun closedBy(
+    reason: DisconnectReason?,
+    fallback: Throwable? = null,
+    inFlight: Boolean = false,
+): ConnectionClosedException =
+    ConnectionClosedException(reason, (reason as? DisconnectReason.TransportFailed)?.cause ?: fallback, inFlight)
 
 internal fun Frame.toWire(): WireFrame = when (this) {
     is Frame.Text -> WireFrame(Opcode.TEXT, text.toByteArray(Charsets.UTF_8))
@@ -69,8 +77,9 @@ internal fun Frame.toWire(): WireFrame = when (this) {
  *
  * It takes [control] frames (pongs, pushes, close) before user frames, and takes user frames from [userFrames] only
  * once [openForUserFrames] is called: after onConnect, so its pushes precede frames queued while connecting. It writes
- * a batch of whatever is ready, flushes once, then completes the batch. After writing a close frame it takes no more
- * user frames. A failed write fails the batch and is reported through [onFailure] with the real cause.
+ * a batch of whatever is ready, flushes once, then completes the batch. Nothing follows a close frame (RFC 6455
+ * §5.5.1): once one is written, every later frame fails with ConnectionClosedException. A failed write fails the
+ * batch and is reported through [onFailure] with the real cause.
  */
 internal class FrameWriter(
     private val session: TransportSession,
@@ -105,7 +114,7 @@ internal class FrameWriter(
         try {
             while (true) {
                 take(next())
-                while (batch.size < MAX_BATCH && !closeSent()) {
+                while (batch.size < MAX_BATCH && !closeTaken) {
                     take(control.tryReceive().getOrNull() ?: userFramesReady()?.tryReceive()?.getOrNull() ?: break)
                 }
                 for (out in batch) {
@@ -115,23 +124,25 @@ internal class FrameWriter(
                     telemetry.sent(out.frame.payload.size)
                 }
                 session.flush()
-                for (out in batch) {
-                    out.succeed()
-                    if (out.frame.opcode == Opcode.CLOSE) closeWritten.complete(Unit)
-                }
+                for (out in batch) out.succeed()
                 batch.clear()
+                if (closeTaken) {
+                    closeWritten.complete(Unit)
+                    refuseAll(closedBy(endReason))
+                    return
+                }
             }
         } catch (e: CancellationException) {
-            val cause = closedBy(endReason, fallback = e)
+            val cause = closedBy(endReason, fallback = e, inFlight = true)
             batch.forEach { it.fail(cause) }
             throw e
         } catch (e: Throwable) {
-            val cause = closedBy(DisconnectReason.TransportFailed(e))
+            val cause = closedBy(DisconnectReason.TransportFailed(e), inFlight = true)
             batch.forEach { it.fail(cause) }
             closeWritten.completeExceptionally(e)
             // Nothing will be written any more, but the loop may be busy in a handler (even one waiting to push):
             // answer what is queued, and what comes, until the session is released, so nobody waits on a dead writer.
-            scope.launch { refuseAll(cause) }
+            scope.launch { refuseAll(closedBy(DisconnectReason.TransportFailed(e))) }
             onFailure(e)
         }
     }
@@ -152,10 +163,8 @@ internal class FrameWriter(
         if (out.frame.opcode == Opcode.CLOSE) closeTaken = true
     }
 
-    private fun closeSent(): Boolean = closeTaken
-
     private fun userFramesReady(): ReceiveChannel<Outbound>? = userFrames.takeIf {
-        userGate.isCompleted && !closeSent()
+        userGate.isCompleted && !closeTaken
     }
 
     private suspend fun next(): Outbound {
@@ -165,7 +174,7 @@ internal class FrameWriter(
                 // Wake up when the gate opens so user frames start flowing without a control frame to carry them.
                 // Registered even if the gate opened since the check above (it then fires at once): testing
                 // isCompleted here again would lose that wake-up and strand queued frames until some control frame.
-                if (!closeSent()) userGate.onAwait { next() }
+                if (!closeTaken) userGate.onAwait { next() }
             }
         }
         return select {

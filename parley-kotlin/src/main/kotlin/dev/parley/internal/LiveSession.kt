@@ -16,32 +16,36 @@ import kotlinx.coroutines.channels.SendChannel
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeoutOrNull
-import org.slf4j.Logger
 import java.io.EOFException
+import kotlin.coroutines.CoroutineContext
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
 
 /** The heartbeat's timer fired; the loop asks the session's [Heartbeat] what to do. */
-internal object HeartbeatDue : Event()
+internal object HeartbeatDue : LoopInput
 
 /**
  * One open connection and its helpers: the reader, the writer, the heartbeat timer. Created by the loop when an
- * upgrade succeeds and released by it; every helper runs in [scope] and tags what it reports with [tag], so reports
- * from a released session are recognised as stale and dropped.
+ * upgrade succeeds and released by it; every helper tags what it reports with [tag], so reports from a released
+ * session are recognised as stale and dropped.
+ *
+ * Its job is deliberately not a child of the loop: a released session may outlive the step (or the client) that let
+ * it go by up to [CLOSE_FLUSH_GRACE], so that a close frame already queued can leave without anyone waiting for it.
+ * The loop aborts the session it still holds when it ends, so nothing outlives that bound.
  */
 internal class LiveSession(
     val transport: TransportSession,
     private val tag: Long,
-    parent: CoroutineScope,
+    loopContext: CoroutineContext,
     userFrames: ReceiveChannel<Outbound>,
     private val options: ParleyOptions,
     private val telemetry: Telemetry,
     private val events: SendChannel<Tagged>,
-    private val log: Logger,
+    private val log: ClientLog,
     clock: Clock,
 ) {
-    private val job = Job(parent.coroutineContext[Job])
-    private val scope = CoroutineScope(parent.coroutineContext + job)
+    private val job = Job()
+    private val scope = CoroutineScope(loopContext.minusKey(Job) + job)
 
     /** Pongs, pushes, pings and close frames: written ahead of user frames. */
     private val control = Channel<Outbound>(options.sendQueueCapacity)
@@ -52,16 +56,25 @@ internal class LiveSession(
     val heartbeat: Heartbeat? = options.heartbeat?.let { Heartbeat(it, telemetry, clock) }
     private var heartbeatTimer: Job? = null
 
+    /** Cancelled first on release, so nothing more is read or reported while the writer finishes. */
+    private var reader: Job? = null
+
     fun start() {
         writer.start(scope)
-        scope.launch { readFrames() }
+        reader = scope.launch { readFrames() }
         heartbeat?.let { scheduleHeartbeat(it.start()) }
     }
+
+    /** Where a send() made inside onConnect goes (see [ClientShared.onConnectControl]). */
+    val controlQueue: SendChannel<Outbound> get() = control
 
     /** Queues a control frame without waiting; `false` if the control queue is full or closed. */
     fun offerControl(frame: WireFrame): Boolean = control.trySend(Outbound(frame, null)).isSuccess
 
-    /** Queues a handler's push, waiting for room in the control queue. */
+    /**
+     * Queues a handler's push, waiting for room in the control queue. The writer drains it on its own coroutine, and
+     * a dead writer refuses what comes (FrameWriter), so the wait ends; a push after our close frame is refused.
+     */
     suspend fun push(frame: WireFrame) {
         control.send(Outbound(frame, null))
     }
@@ -76,20 +89,26 @@ internal class LiveSession(
     }
 
     /**
-     * Lets go of the connection. When a close frame was queued in the same step ([closeQueued]) it gets a moment to be
-     * flushed and then to leave the machine; when the link is presumed dead ([abort]) nothing is waited for.
+     * Lets go of the connection without making the loop wait. When a close frame was queued in the same step
+     * ([closeQueued]) the writer gets up to [CLOSE_FLUSH_GRACE] to flush it, then it lingers briefly so it can leave
+     * the machine; when the link is presumed dead ([abort]) the socket is dropped at once.
      */
-    suspend fun release(closeQueued: Boolean, abort: Boolean) {
-        val stuck =
-            closeQueued &&
-                (
-                    withTimeoutOrNull(CLOSE_FLUSH_GRACE) { writer.closeWritten.join() } == null ||
-                        writer.closeWritten.isCancelled
-                    )
-        // Lingering costs the loop nothing, and also covers a close frame the transport sent on its own.
-        if (abort || stuck) transport.abort() else transport.release(CLOSE_LINGER)
-        job.cancel()
-        control.close()
+    fun release(closeQueued: Boolean, abort: Boolean) {
+        reader?.cancel()
+        heartbeatTimer?.cancel()
+        if (abort || !closeQueued) {
+            // Lingering costs nothing, and also covers a close frame the transport sent on its own.
+            if (abort) transport.abort() else transport.release(CLOSE_LINGER)
+            job.cancel()
+            control.close()
+            return
+        }
+        scope.launch {
+            val flushed = withTimeoutOrNull(CLOSE_FLUSH_GRACE) { writer.closeWritten.join() } != null
+            if (flushed && !writer.closeWritten.isCancelled) transport.release(CLOSE_LINGER) else transport.abort()
+            job.cancel()
+            control.close()
+        }
     }
 
     /** Drops everything at once; for a client that is stopping. */

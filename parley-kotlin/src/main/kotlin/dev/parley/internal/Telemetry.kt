@@ -8,9 +8,10 @@ import dev.parley.ParleyException
 import dev.parley.ParleyMetrics
 import dev.parley.internal.transport.WireFrame
 import kotlinx.coroutines.channels.BufferOverflow
+import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.MutableSharedFlow
+import kotlinx.coroutines.flow.asSharedFlow
 import org.HdrHistogram.ShortCountsHistogram
-import org.slf4j.Logger
 import java.time.Instant
 import java.util.concurrent.atomic.AtomicInteger
 import java.util.concurrent.atomic.AtomicLong
@@ -41,15 +42,28 @@ internal interface SendBook {
 internal class Telemetry(
     private val sendQueueCapacity: Int,
     private val clock: Clock,
-    private val log: Logger,
+    private val log: ClientLog,
 ) : SendBook {
     val framesSent = AtomicLong()
     val bytesSent = AtomicLong()
     val framesReceived = AtomicLong()
     val bytesReceived = AtomicLong()
     val queueDepth = AtomicInteger()
+
+    /** Senders waiting for room in a full queue: counted in [queueDepth] too, and subtracted when published. */
+    val sendersWaiting = AtomicInteger()
     val totalReconnects = AtomicLong()
     val missedPongs = AtomicLong()
+    val droppedPongs = AtomicLong()
+    val framesDropped = AtomicLong()
+
+    /** The number of the current or last connection (1 for the first), 0 before any. */
+    @Volatile
+    var connection: Long = 0
+
+    /** Whether any frame has been received yet; [lastInboundNanos] means something only then. */
+    @Volatile
+    private var receivedAny = false
 
     /** [Clock.nanos] of the last inbound frame, written by the session's reader: the heartbeat's proof of life. */
     @Volatile
@@ -66,14 +80,27 @@ internal class Telemetry(
     private val window = LatencyWindow()
 
     /**
-     * Lifecycle events. Emitting never suspends the connection: a collector that falls more than 256 events behind
-     * loses the oldest.
+     * What happens to the client. Emitting never suspends the connection. Lifecycle events are a handful per
+     * connection, so a buffer of [EVENT_BUFFER] is not outrun in practice; frames that could not be written can come by
+     * the thousand (a failed connection with a full queue), so at most [DROP_EVENTS_PER_CONNECTION] of them per
+     * connection become events (all are counted in [framesDropped]) and they cannot push lifecycle events out. The
+     * latest event is replayed to a new collector, so it learns how the client got where it is.
      */
-    val events =
-        MutableSharedFlow<ParleyEvent>(extraBufferCapacity = 256, onBufferOverflow = BufferOverflow.DROP_OLDEST)
+    private val flow =
+        MutableSharedFlow<ParleyEvent>(
+            replay = 1,
+            extraBufferCapacity = EVENT_BUFFER,
+            onBufferOverflow = BufferOverflow.DROP_OLDEST,
+        )
+
+    /** FrameDropped events emitted for the current connection. */
+    private val dropEvents = AtomicInteger()
+
+    val events: Flow<ParleyEvent> = flow.asSharedFlow()
 
     fun emit(event: ParleyEvent) {
-        events.tryEmit(event)
+        if (event is ParleyEvent.Connecting) dropEvents.set(0)
+        flow.tryEmit(event)
     }
 
     fun sent(payloadBytes: Int) {
@@ -85,6 +112,7 @@ internal class Telemetry(
         framesReceived.incrementAndGet()
         bytesReceived.addAndGet(payloadBytes.toLong())
         lastInboundNanos = clock.nanos()
+        receivedAny = true
     }
 
     fun stateChanged() {
@@ -101,8 +129,11 @@ internal class Telemetry(
     }
 
     override fun dropped(frame: WireFrame, cause: Throwable) {
-        log.warn("frame not sent ({}): {}", frame, cause.message)
-        if (cause is ParleyException) emit(ParleyEvent.FrameDropped(cause))
+        framesDropped.incrementAndGet()
+        log.debug("frame not sent ({}): {}", frame, cause.message)
+        if (cause is ParleyException && dropEvents.incrementAndGet() <= DROP_EVENTS_PER_CONNECTION) {
+            flow.tryEmit(ParleyEvent.FrameDropped(cause))
+        }
     }
 
     fun snapshot(state: ConnectionState, reconnectAttempts: Int, lastDisconnect: DisconnectReason?): ParleyMetrics =
@@ -116,12 +147,22 @@ internal class Telemetry(
             bytesSent = bytesSent.get(),
             framesReceived = framesReceived.get(),
             bytesReceived = bytesReceived.get(),
-            sendQueueDepth = queueDepth.get().coerceAtLeast(0),
+            sendQueueDepth = (queueDepth.get() - sendersWaiting.get()).coerceIn(0, sendQueueCapacity),
             sendQueueCapacity = sendQueueCapacity,
             missedPongs = missedPongs.get(),
             lastDisconnectReason = lastDisconnect,
             latency = latency,
+            connection = connection,
+            sendersWaiting = sendersWaiting.get().coerceAtLeast(0),
+            framesDropped = framesDropped.get(),
+            droppedPongs = droppedPongs.get(),
+            sinceLastInbound = (clock.nanos() - lastInboundNanos).coerceAtLeast(0).nanoseconds.takeIf { receivedAny },
         )
+
+    private companion object {
+        const val EVENT_BUFFER = 1024
+        const val DROP_EVENTS_PER_CONNECTION = 256
+    }
 }
 
 /**

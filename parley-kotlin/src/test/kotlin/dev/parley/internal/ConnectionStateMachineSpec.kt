@@ -18,6 +18,7 @@ class ConnectionStateMachineSpec :
         val userClose = PendingClose(1000, "bye", byHandler = false, handlerReason = null)
         val handlerClose = PendingClose(4000, "", byHandler = true, handlerReason = "done")
         val handlerFailed = StopReason.HandlerFailed(IllegalStateException("boom"))
+        val acknowledgedBye = DisconnectReason.ClosedLocally(1000, "bye", acknowledged = true, 1000, "")
 
         data class Row(
             val name: String,
@@ -67,9 +68,10 @@ class ConnectionStateMachineSpec :
                     "a failed attempt fails queued frames, then asks the handler",
                     Phase.Connecting(1),
                     Event.AttemptFailed(DisconnectReason.ConnectTimedOut(1.seconds)),
-                    Phase.Disconnected(1, retryScheduled = false),
+                    Phase.Disconnected(1, deciding = true),
                     listOf(
                         Effect.FailQueued(DisconnectReason.ConnectTimedOut(1.seconds)),
+                        Effect.FailConnectWaiters(DisconnectReason.ConnectTimedOut(1.seconds)),
                         Effect.CallOnDisconnect(DisconnectReason.ConnectTimedOut(1.seconds), userClosed = false),
                     ),
                 ),
@@ -77,10 +79,11 @@ class ConnectionStateMachineSpec :
                     "disconnect() while connecting abandons the attempt without a close frame",
                     Phase.Connecting(0),
                     Event.CloseRequested(userClose),
-                    Phase.Disconnected(0, retryScheduled = false),
+                    Phase.Disconnected(0, deciding = true),
                     listOf(
                         Effect.CancelAttempt,
                         Effect.FailQueued(DisconnectReason.ClosedLocally(1000, "bye", acknowledged = false)),
+                        Effect.FailConnectWaiters(DisconnectReason.ClosedLocally(1000, "bye", acknowledged = false)),
                         Effect.CallOnDisconnect(
                             DisconnectReason.ClosedLocally(1000, "bye", acknowledged = false),
                             true,
@@ -98,11 +101,12 @@ class ConnectionStateMachineSpec :
                     "a remote close is answered with the same code before the socket is released",
                     Phase.Connected(0),
                     Event.PeerClosed(4002, "bye"),
-                    Phase.Disconnected(0, retryScheduled = false),
+                    Phase.Disconnected(0, deciding = true),
                     listOf(
                         Effect.SendClose(4002, ""),
                         Effect.FailQueued(DisconnectReason.ClosedByPeer(4002, "bye")),
                         Effect.ReleaseTransport,
+                        Effect.FailConnectWaiters(DisconnectReason.ClosedByPeer(4002, "bye")),
                         Effect.CallOnDisconnect(DisconnectReason.ClosedByPeer(4002, "bye"), userClosed = false),
                     ),
                 ),
@@ -110,11 +114,12 @@ class ConnectionStateMachineSpec :
                     "a protocol violation closes with its code",
                     Phase.Connected(0),
                     Event.Violated(DisconnectReason.ProtocolViolation(1007, "bad"), CloseCodes.INVALID_PAYLOAD),
-                    Phase.Disconnected(0, retryScheduled = false),
+                    Phase.Disconnected(0, deciding = true),
                     listOf(
                         Effect.SendClose(1007, ""),
                         Effect.FailQueued(DisconnectReason.ProtocolViolation(1007, "bad")),
                         Effect.ReleaseTransport,
+                        Effect.FailConnectWaiters(DisconnectReason.ProtocolViolation(1007, "bad")),
                         Effect.CallOnDisconnect(DisconnectReason.ProtocolViolation(1007, "bad"), userClosed = false),
                     ),
                 ),
@@ -122,34 +127,41 @@ class ConnectionStateMachineSpec :
                     "a lost connection is released without a close frame",
                     Phase.Connected(0),
                     Event.TransportLost(lost),
-                    Phase.Disconnected(0, retryScheduled = false),
-                    listOf(Effect.FailQueued(lost), Effect.ReleaseTransport, Effect.CallOnDisconnect(lost, false)),
+                    Phase.Disconnected(0, deciding = true),
+                    listOf(
+                        Effect.FailQueued(lost),
+                        Effect.ReleaseTransport,
+                        Effect.FailConnectWaiters(lost),
+                        Effect.CallOnDisconnect(lost, false),
+                    ),
                 ),
                 Row(
                     "a stable connection resets the failure count",
                     Phase.Connected(3),
-                    Event.Stable,
+                    Event.StableElapsed,
                     Phase.Connected(0),
                 ),
                 Row(
                     "the peer's close ends our handshake as acknowledged",
                     Phase.Closing(0, userClose),
                     Event.PeerClosed(1000, ""),
-                    Phase.Disconnected(0, retryScheduled = false),
+                    Phase.Disconnected(0, deciding = true),
                     listOf(
-                        Effect.FailQueued(DisconnectReason.ClosedLocally(1000, "bye", acknowledged = true)),
+                        Effect.FailQueued(acknowledgedBye),
                         Effect.ReleaseTransport,
-                        Effect.CallOnDisconnect(DisconnectReason.ClosedLocally(1000, "bye", acknowledged = true), true),
+                        Effect.FailConnectWaiters(acknowledgedBye),
+                        Effect.CallOnDisconnect(acknowledgedBye, true),
                     ),
                 ),
                 Row(
                     "the close timeout ends a handler's close as unacknowledged, not user-closed",
                     Phase.Closing(0, handlerClose),
                     Event.CloseTimedOut,
-                    Phase.Disconnected(0, retryScheduled = false),
+                    Phase.Disconnected(0, deciding = true),
                     listOf(
                         Effect.FailQueued(DisconnectReason.ByHandler("done", 4000, acknowledged = false)),
                         Effect.ReleaseTransport,
+                        Effect.FailConnectWaiters(DisconnectReason.ByHandler("done", 4000, acknowledged = false)),
                         Effect.CallOnDisconnect(DisconnectReason.ByHandler("done", 4000, acknowledged = false), false),
                     ),
                 ),
@@ -178,13 +190,13 @@ class ConnectionStateMachineSpec :
                 Row(
                     "the default decision without a policy stays down",
                     Phase.Disconnected(0, retryScheduled = false),
-                    Event.Decided(Decision.DEFAULT, userClosed = false, last = lost),
+                    Event.Decided(Decision.Default, userClosed = false, last = lost),
                     Phase.Disconnected(0, retryScheduled = false),
                 ),
                 Row(
                     "the default decision with a policy schedules attempt n and counts it",
                     Phase.Disconnected(1, retryScheduled = false),
-                    Event.Decided(Decision.DEFAULT, userClosed = false, last = lost),
+                    Event.Decided(Decision.Default, userClosed = false, last = lost),
                     Phase.Disconnected(2, retryScheduled = true),
                     listOf(Effect.ScheduleRetry(1)),
                     policy,
@@ -192,28 +204,28 @@ class ConnectionStateMachineSpec :
                 Row(
                     "after the user's own disconnect() the default decision does not reconnect",
                     Phase.Disconnected(0, retryScheduled = false),
-                    Event.Decided(Decision.DEFAULT, userClosed = true, last = lost),
+                    Event.Decided(Decision.Default, userClosed = true, last = lost),
                     Phase.Disconnected(0, retryScheduled = false),
                     policy = policy,
                 ),
                 Row(
                     "an explicit Reconnect decision reconnects even without a policy",
                     Phase.Disconnected(0, retryScheduled = false),
-                    Event.Decided(Decision.RECONNECT, userClosed = true, last = lost),
+                    Event.Decided(Decision.Reconnect, userClosed = true, last = lost),
                     Phase.Disconnected(1, retryScheduled = true),
                     listOf(Effect.ScheduleRetry(0)),
                 ),
                 Row(
                     "StayDisconnected overrides the policy",
                     Phase.Disconnected(0, retryScheduled = false),
-                    Event.Decided(Decision.STAY, userClosed = false, last = lost),
+                    Event.Decided(Decision.Stay, userClosed = false, last = lost),
                     Phase.Disconnected(0, retryScheduled = false),
                     policy = policy,
                 ),
                 Row(
                     "reaching maxRetries stops with RetriesExhausted",
                     Phase.Disconnected(3, retryScheduled = false),
-                    Event.Decided(Decision.DEFAULT, userClosed = false, last = lost),
+                    Event.Decided(Decision.Default, userClosed = false, last = lost),
                     Phase.Stopped(StopReason.RetriesExhausted(3, lost)),
                     listOf(Effect.Terminate(StopReason.RetriesExhausted(3, lost))),
                     policy,
@@ -225,6 +237,64 @@ class ConnectionStateMachineSpec :
                     null,
                 ),
                 Row("a connect while connecting is ignored", Phase.Connecting(0), Event.ConnectRequested, null),
+                Row(
+                    "a connect during the close handshake is remembered, not refused",
+                    Phase.Closing(2, userClose),
+                    Event.ConnectRequested,
+                    Phase.Closing(2, userClose, connectAfter = true),
+                ),
+                Row(
+                    "a disconnect during the close handshake cancels a connect asked for meanwhile",
+                    Phase.Closing(2, userClose, connectAfter = true),
+                    Event.CloseRequested(userClose),
+                    Phase.Closing(2, userClose),
+                ),
+                Row(
+                    "the handshake's end keeps the connect waiters of a connect asked for meanwhile",
+                    Phase.Closing(0, userClose, connectAfter = true),
+                    Event.PeerClosed(1000, ""),
+                    Phase.Disconnected(0, deciding = true, connectNext = true),
+                    listOf(
+                        Effect.FailQueued(acknowledgedBye),
+                        Effect.ReleaseTransport,
+                        Effect.CallOnDisconnect(acknowledgedBye, true),
+                    ),
+                ),
+                Row(
+                    "once onDisconnect has answered, a connect asked for during the handshake connects",
+                    Phase.Disconnected(0, deciding = true, connectNext = true),
+                    Event.Decided(Decision.Stay, userClosed = true, last = acknowledgedBye),
+                    Phase.Connecting(0),
+                    listOf(Effect.OpenTransport),
+                ),
+                Row(
+                    "onDisconnect answering Stop stops the client, whatever the policy",
+                    Phase.Disconnected(1, deciding = true),
+                    Event.Decided(Decision.Stop("bye"), userClosed = false, last = lost),
+                    Phase.Stopped(StopReason.ByHandler("bye")),
+                    listOf(Effect.Terminate(StopReason.ByHandler("bye"))),
+                    policy,
+                ),
+                Row(
+                    "an abort while connected drops the socket without a close frame",
+                    Phase.Connected(0),
+                    Event.StopRequested(StopReason.Aborted, abort = true),
+                    Phase.Stopped(StopReason.Aborted),
+                    listOf(Effect.AbortTransport, Effect.Terminate(StopReason.Aborted)),
+                ),
+                Row(
+                    "an abort during the close handshake drops the socket at once",
+                    Phase.Closing(0, userClose),
+                    Event.StopRequested(StopReason.Aborted, abort = true),
+                    Phase.Stopped(StopReason.Aborted),
+                    listOf(Effect.AbortTransport, Effect.Terminate(StopReason.Aborted)),
+                ),
+                Row(
+                    "a disconnect while down also forgets a connect asked for during the handshake",
+                    Phase.Disconnected(0, deciding = true, connectNext = true),
+                    Event.CloseRequested(userClose),
+                    Phase.Disconnected(0, deciding = true),
+                ),
             )
 
         for (row in rows) {

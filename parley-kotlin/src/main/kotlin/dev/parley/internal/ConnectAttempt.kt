@@ -1,0 +1,75 @@
+package dev.parley.internal
+
+import dev.parley.DisconnectReason
+import dev.parley.ParleyOptions
+import dev.parley.internal.transport.HandshakeRejectedException
+import dev.parley.internal.transport.OpenRequest
+import dev.parley.internal.transport.Transport
+import dev.parley.internal.transport.TransportSession
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.TimeoutCancellationException
+import kotlinx.coroutines.channels.SendChannel
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withTimeout
+
+/** An attempt's session, reported to the loop; the loop takes it over or closes it, never neither. */
+internal class Opened(
+    val session: TransportSession,
+) : LoopInput
+
+/**
+ * Starts one connection attempt, bounded as a whole by the connect timeout, and reports its outcome to [events]
+ * tagged with [tag]: [Opened], or [Event.AttemptFailed].
+ *
+ * A session it opens is always either handed to the loop or closed. The session is kept in a local slot *inside*
+ * the timeout block, so it is not lost when the timeout (or a cancellation of the attempt) strikes just as
+ * `transport.open` returns — a value returned through `withTimeout` can otherwise vanish with the cancellation. Once
+ * the Opened report is in [events], the channel's undelivered-element hook closes it if the loop ends without
+ * reading it (see ConnectionLoop).
+ */
+internal fun CoroutineScope.launchAttempt(
+    transport: Transport,
+    request: OpenRequest,
+    options: ParleyOptions,
+    tag: Long,
+    events: SendChannel<Tagged>,
+): Job = launch {
+    var opened: TransportSession? = null
+    try {
+        val outcome =
+            try {
+                withTimeout(options.connectTimeout) { opened = transport.open(request) }
+                null
+            } catch (e: TimeoutCancellationException) {
+                DisconnectReason.ConnectTimedOut(options.connectTimeout)
+            } catch (e: CancellationException) {
+                throw e
+            } catch (e: HandshakeRejectedException) {
+                DisconnectReason.HandshakeRejected(e.status, options.redacted(e.headers), e.message ?: "")
+            } catch (e: Throwable) {
+                // Ktor's own connect timeouts surface as their exception classes, wrapped.
+                val timedOut = generateSequence(e) {
+                    it.cause
+                }.any { it.javaClass.simpleName.contains("ConnectTimeout") }
+                if (timedOut) {
+                    DisconnectReason.ConnectTimedOut(
+                        options.connectTimeout,
+                    )
+                } else {
+                    DisconnectReason.ConnectFailed(e)
+                }
+            }
+        // A session that opened as the timeout struck did open: hand it over rather than report a timeout.
+        val session = opened
+        if (session != null) {
+            events.send(Tagged(tag, Opened(session)))
+            opened = null
+        } else {
+            events.send(Tagged(tag, Event.AttemptFailed(outcome!!)))
+        }
+    } finally {
+        opened?.abort()
+    }
+}

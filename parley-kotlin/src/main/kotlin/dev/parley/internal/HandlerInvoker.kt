@@ -1,0 +1,89 @@
+package dev.parley.internal
+
+import dev.parley.HandlerAction
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.Deferred
+import kotlinx.coroutines.ExperimentalCoroutinesApi
+import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.ensureActive
+
+/**
+ * Calls the handler for the loop, one callback at a time, and keeps the window of results that callbacks finish
+ * later ([HandlerAction.Later]).
+ *
+ * The handler's state is threaded through [state]. A callback that throws is reported to [onFailure] and yields
+ * `null`; a CancellationException counts as a throw too unless the loop itself is being cancelled (a `withTimeout`
+ * that expires inside a callback is the handler's failure, not a reason to end the client silently).
+ *
+ * Later results are carried out by [carryOut], strictly in the order their callbacks returned, and each only once:
+ * - [settleReady] carries out those that have completed, without waiting;
+ * - [settleAll] waits for every one in turn — the loop calls it before anything that writes in answer to a later event;
+ * - [abandon] forgets them when the client stops.
+ */
+internal class HandlerInvoker<S>(
+    initialState: S,
+    private val maxPending: Int,
+    private val onFailure: suspend (Throwable) -> Unit,
+    private val carryOut: suspend (HandlerAction<S>, connection: Long) -> Unit,
+) {
+    var state: S = initialState
+
+    private class Pending<S>(
+        val result: Deferred<HandlerAction<S>>,
+        val connection: Long,
+    )
+
+    private val pending = ArrayDeque<Pending<*>>()
+
+    /** Set while [settleAll] runs, so an action it carries out (a Disconnect that fires a close) cannot re-enter it. */
+    private var settling = false
+
+    val isFull: Boolean get() = pending.size >= maxPending
+
+    /** The oldest outstanding result, for the loop to wake up on when it completes; `null` if none. */
+    val oldest: Deferred<*>? get() = pending.firstOrNull()?.result
+
+    suspend fun <T> call(callback: suspend (S) -> T): T? = try {
+        callback(state)
+    } catch (e: Throwable) {
+        if (e is CancellationException) currentCoroutineContext().ensureActive()
+        onFailure(e)
+        null
+    }
+
+    /** Holds [result], answering a callback of [connection]; the loop makes room first (see [isFull]). */
+    fun hold(result: Deferred<HandlerAction<S>>, connection: Long) {
+        pending.addLast(Pending(result, connection))
+    }
+
+    suspend fun settleReady() {
+        while (!settling && pending.firstOrNull()?.result?.isCompleted == true) settle(pending.removeFirst())
+    }
+
+    suspend fun settleAll() {
+        if (settling || pending.isEmpty()) return
+        settling = true
+        try {
+            while (pending.isNotEmpty()) {
+                val next = pending.removeFirst()
+                next.result.join()
+                settle(next)
+            }
+        } finally {
+            settling = false
+        }
+    }
+
+    fun abandon() {
+        pending.clear()
+    }
+
+    @OptIn(ExperimentalCoroutinesApi::class)
+    @Suppress("UNCHECKED_CAST")
+    private suspend fun settle(done: Pending<*>) {
+        val result = done.result as Deferred<HandlerAction<S>>
+        // The very exception the result failed with (await() could hand on a recovered copy).
+        val failure = result.getCompletionExceptionOrNull()
+        if (failure != null) onFailure(failure) else carryOut(result.getCompleted(), done.connection)
+    }
+}
