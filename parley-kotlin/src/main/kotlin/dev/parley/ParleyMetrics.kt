@@ -25,6 +25,8 @@ import kotlin.time.Duration
  * @property framesDropped frames from [ParleyClient.trySend] that were queued but could not be written.
  * @property droppedPongs pongs not sent because the control queue was full (only the latest ping needs an answer).
  * @property sinceLastInbound time since the last frame of any kind arrived, or `null` if none has yet.
+ * @property pendingCallbacks callbacks that returned [HandlerAction.Later] whose results are still outstanding (at
+ *   [ParleyOptions.maxPendingCallbacks] the client stops reading).
  */
 public data class ParleyMetrics(
     val state: ConnectionState,
@@ -46,6 +48,7 @@ public data class ParleyMetrics(
     val framesDropped: Long = 0,
     val droppedPongs: Long = 0,
     val sinceLastInbound: Duration? = null,
+    val pendingCallbacks: Int = 0,
 )
 
 /**

@@ -22,11 +22,12 @@ public final class ConnectionMetrics {
     private final long missedPongs;
     private final DisconnectInfo lastDisconnect;
     private final Latency latency;
+    private final int pendingCallbacks;
 
     ConnectionMetrics(ParleyState state, Duration timeInState, Instant connectedSince, int reconnectAttempts,
                       long totalReconnects, long framesSent, long bytesSent, long framesReceived, long bytesReceived,
                       int sendQueueDepth, int sendQueueCapacity, long missedPongs, DisconnectInfo lastDisconnect,
-                      Latency latency) {
+                      Latency latency, int pendingCallbacks) {
         this.state = state;
         this.timeInState = timeInState;
         this.connectedSince = connectedSince;
@@ -41,7 +42,14 @@ public final class ConnectionMetrics {
         this.missedPongs = missedPongs;
         this.lastDisconnect = lastDisconnect;
         this.latency = latency;
+        this.pendingCallbacks = pendingCallbacks;
     }
+
+    /**
+     * Message callbacks handed to the callback executor and not finished yet; at
+     * {@link ParleyWebSocket.Builder#maxPendingCallbacks} the client stops reading until one finishes.
+     */
+    public int pendingCallbacks() { return pendingCallbacks; }
 
     /** The state at the time of the snapshot. */
     public ParleyState state() { return state; }

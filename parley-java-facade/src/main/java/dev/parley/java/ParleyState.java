@@ -23,12 +23,16 @@ public final class ParleyState {
     public enum StopKind {
         /** {@link ParleyWebSocket#close()} or {@link ParleyWebSocket#stop()}. */
         REQUESTED,
+        /** {@link ParleyWebSocket#cancel()}: the socket was dropped without a close frame. */
+        ABORTED,
         /** A listener called {@link Reply#stop}: {@link #stopReason()}. */
         BY_LISTENER,
         /** Reconnection gave up after the configured retries: {@link #stopCause()}. */
         RETRIES_EXHAUSTED,
         /** A listener threw: {@link #stopCause()}. */
-        LISTENER_FAILED
+        LISTENER_FAILED,
+        /** The client's coroutine was cancelled from outside (not through this API): {@link #stopCause()}. */
+        CANCELLED
     }
 
     private final Kind kind;

@@ -1,34 +1,41 @@
 package dev.parley.java
 
+import dev.parley.ClientStoppedException
 import dev.parley.CloseCodes
 import dev.parley.ConnectionState
+import dev.parley.DisconnectReason
 import dev.parley.Frame
 import dev.parley.HeartbeatPolicy
+import dev.parley.LatencyStats
+import dev.parley.NotConnectedException
 import dev.parley.Parley
 import dev.parley.ParleyClient
+import dev.parley.ParleyEvent
+import dev.parley.ParleyMetrics
 import dev.parley.ParleyOptions
 import dev.parley.ReconnectPolicy
+import dev.parley.RetriesExhaustedException
 import dev.parley.SendOverflow
-import dev.parley.SendQueueFullException
-import dev.parley.SendResult
+import dev.parley.StopReason
+import dev.parley.java.internal.ListenerHandler
+import dev.parley.java.internal.SendForwarder
+import dev.parley.java.internal.SerialExecutor
+import dev.parley.java.internal.copyRemaining
 import dev.parley.parleyOptions
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
-import kotlinx.coroutines.cancel
+import kotlinx.coroutines.flow.transformWhile
 import kotlinx.coroutines.future.asCompletableFuture
-import kotlinx.coroutines.future.future
-import kotlinx.coroutines.isActive
-import kotlinx.coroutines.job
 import kotlinx.coroutines.launch
-import kotlinx.coroutines.runBlocking
-import org.slf4j.LoggerFactory
 import java.net.URI
 import java.nio.ByteBuffer
 import java.time.Duration
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.Executor
 import javax.net.ssl.X509TrustManager
+import kotlin.time.toJavaDuration
 import kotlin.time.toKotlinDuration
 
 /**
@@ -47,62 +54,65 @@ import kotlin.time.toKotlinDuration
  * }
  * ```
  *
- * Every method may be called from any thread. Futures complete exceptionally with the Kotlin API's typed exceptions
- * (all `java.io.IOException`s): `NotConnectedException`, `SendQueueFullException`, `ConnectionClosedException`,
- * `ClientStoppedException`, `ConnectFailedException`. Cancelling a send's future does not withdraw the frame.
+ * Every method may be called from any thread, including from inside listener callbacks. Futures complete on the
+ * callback executor (never on the client's own thread, so a slow `thenRun` cannot stall the connection), exceptionally
+ * with the Kotlin API's typed exceptions (all `java.io.IOException`s): `NotConnectedException`,
+ * `SendQueueFullException`, `ConnectionClosedException`, `ClientStoppedException`, `ConnectFailedException`. Sends
+ * from one thread are written in the order they were made. Cancelling a send's future does not withdraw the frame.
  *
- * Listener callbacks run one at a time, in order, on the callback executor. Message callbacks are pipelined: the client
- * reads up to [Builder.maxPendingCallbacks] messages ahead of the listener, then stops reading until it catches up.
- * Frames a message callback replies are queued when it returns, behind frames already queued; frames replied from
- * `onConnect` still precede every frame queued while connecting. See [ParleyListener] and [Reply].
+ * Inside a callback, do not wait for one of this client's futures (`join()`, `get()`): it completes only after the
+ * client has gone on, which it does only after the callback returns. [close] knows this and does not wait there.
  */
 public class ParleyWebSocket private constructor(
     private val options: ParleyOptions,
     private val listener: ParleyListener,
     private val eventListener: ParleyEventListener?,
     callbackExecutor: Executor,
-    private val maxPendingCallbacks: Int,
 ) : AutoCloseable {
+    /** Runs the coroutines behind futures and listeners; each ends on its own (nothing here is ever cancelled). */
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
-
-    /** Replies waiting for room in the send queue, and markers waiting for room in the mailbox: cancelled on stop. */
-    private val replies = CoroutineScope(scope.coroutineContext + SupervisorJob(scope.coroutineContext.job))
     private val callbacks = SerialExecutor(callbackExecutor)
 
-    /** Created by the first [connect]; the core client connects as it starts. */
-    @Volatile
-    private var client: ParleyClient? = null
+    /** Completes user futures in order, on the callback executor but apart from the listener's callbacks. */
+    private val completions = SerialExecutor(callbackExecutor)
 
-    /** The listener's core handler, created with [client]. */
     @Volatile
-    private var handler: ListenerHandler? = null
+    private var started: Started? = null
 
     @Volatile
     private var closed = false
 
+    /** What exists once the first [connect] has started the core client. */
+    private class Started(
+        val client: ParleyClient,
+        val handler: ListenerHandler,
+        val sends: SendForwarder,
+        /** The state and event listeners, done once they have delivered STOPPED. */
+        val listeners: List<Job>,
+    )
+
     /** The client's name, used in logs. */
     public fun name(): String = options.name
 
-    /** The current state. */
-    public fun state(): ParleyState = client?.state?.value?.toJava() ?: ParleyStates.NOT_STARTED
+    /** The current state; DISCONNECTED with no last disconnect before the first [connect]. */
+    public fun state(): ParleyState = started?.client?.state?.value?.let(JavaViews::state) ?: JavaViews.notStarted
 
-    /** A snapshot of health and traffic; `null` before the first [connect]. Cheap; never waits on the connection. */
-    public fun metrics(): ConnectionMetrics? = client?.metrics()?.toJava()
+    /** A snapshot of health and traffic (zeros before the first [connect]). Cheap; never waits on the connection. */
+    public fun metrics(): ConnectionMetrics =
+        started?.client?.metrics()?.let(JavaViews::metrics) ?: JavaViews.notStartedMetrics(options.sendQueueCapacity)
 
     /**
-     * Connects (the first call starts the client) and completes when connected. Completes at once if connected; joins a
-     * running attempt; connects now if a backoff delay is pending. Fails with `ConnectFailedException` if the attempt
-     * fails, `ClientStoppedException` after [close].
+     * Connects (the first call starts the client) and completes when connected. Completes at once if connected; if
+     * connecting, the running attempt is the answer; connects now if a backoff delay is pending. Fails with
+     * `ConnectFailedException` if the attempt fails, `ClientStoppedException` after [close].
      */
     public fun connect(): CompletableFuture<Void?> {
-        // Started here, not in the future, so frames sent right after connect() are queued for the upgrade.
-        val c =
-            try {
-                started()
-            } catch (e: dev.parley.ClientStoppedException) {
-                return CompletableFuture.failedFuture(e)
-            }
-        return scope.future { c.connect() }.thenApply<Void?> { null }
+        val client = try {
+            start().client
+        } catch (e: ClientStoppedException) {
+            return failed(e)
+        }
+        return answer { client.connect() }
     }
 
     /** Sends a text frame; completes when it has been written to the connection. */
@@ -117,108 +127,95 @@ public class ParleyWebSocket private constructor(
     /** Sends a ping. @throws IllegalArgumentException if [payload] is longer than 125 bytes. */
     public fun sendPing(payload: ByteArray): CompletableFuture<Void?> = send(Frame.Ping(payload))
 
+    private fun send(frame: Frame): CompletableFuture<Void?> =
+        started?.sends?.send(frame) ?: failed(NotConnectedException("not connected: call connect() first"))
+
     /**
      * Runs the close handshake with [code] and [reason]; completes when it ends (the peer answered, or the close timeout
-     * aborted the socket). The client stays alive and does not reconnect by itself; [connect] brings it back.
+     * aborted the socket). Messages the peer sends before its answer still reach the listener. The client stays alive
+     * and does not reconnect by itself; [connect] brings it back. From inside a callback it completes once requested.
      *
      * @throws IllegalArgumentException if [code] may not be sent or [reason] is over 123 UTF-8 bytes.
      */
     public fun disconnect(code: Int, reason: String): CompletableFuture<Void?> {
         require(CloseCodes.isSendable(code)) { "close code $code may not be sent in a close frame" }
         require(reason.toByteArray(Charsets.UTF_8).size <= 123) { "close reason must be at most 123 bytes in UTF-8" }
-        val c = client?.takeUnless { closed } ?: return CompletableFuture.completedFuture(null)
-        return scope.future { c.disconnect(code, reason) }.thenApply<Void?> { null }
+        val client = started?.client ?: return CompletableFuture.completedFuture(null)
+        return answer { client.disconnect(code, reason) }
     }
 
     /** [disconnect] with 1000 and an empty reason. */
     public fun disconnect(): CompletableFuture<Void?> = disconnect(CloseCodes.NORMAL, "")
 
     /** Delivers [message] to [ParleyListener.onInfo]; `false` if not started, stopped, or the mailbox is full. */
-    public fun tell(message: Any): Boolean = client?.tell(message) ?: false
+    public fun tell(message: Any): Boolean = started?.client?.tell(message) ?: false
 
     /**
-     * Stops the client for good; completes when its socket and coroutines are released. Idempotent. Message callbacks
-     * handed to the callback executor but not started yet are skipped, and replies still waiting for room in the send
-     * queue are dropped.
+     * Stops the client for good; completes when its socket and coroutines are released (a close frame is sent; nothing
+     * waits for the peer's answer). Idempotent. Message callbacks not started yet are skipped; sends still waiting for
+     * room fail with `ClientStoppedException`.
      */
-    public fun stop(): CompletableFuture<Void?> {
+    public fun stop(): CompletableFuture<Void?> = end(abort = false)
+
+    /** Stops the client at once without a close frame (the socket is dropped); otherwise as [stop]. */
+    public fun cancel(): CompletableFuture<Void?> = end(abort = true)
+
+    private fun end(abort: Boolean): CompletableFuture<Void?> {
         closed = true
-        releaseCallbacks()
-        val c = client
-        // After close() the scope is gone, and so is the client: nothing left to wait for.
-        if (c == null || !scope.isActive) return CompletableFuture.completedFuture(null)
-        return scope.future { c.stop() }.thenApply<Void?> { null }
+        val s = synchronized(this) { started } ?: return CompletableFuture.completedFuture(null)
+        s.handler.skipRemaining()
+        return answer { if (abort) s.client.cancel() else s.client.stop() }
     }
 
-    /** Stops the client and waits for it (a close frame is sent; nothing waits for the peer's answer). */
+    /**
+     * Stops the client ([stop]) and waits until it has stopped and its listeners have been told (the last
+     * `onStateChange` is STOPPED; no callback follows once this returns). From inside a callback (or a future this
+     * client completes) it only requests the stop and returns, since waiting there could never end; so it does if the
+     * calling thread is the one the callback executor runs callbacks on: use [stop] there.
+     */
     override fun close() {
         closed = true
-        releaseCallbacks()
-        runBlocking { client?.stop() }
-        scope.cancel()
+        val s = synchronized(this) { started } ?: return
+        s.handler.skipRemaining()
+        val stopping = scope.launch { s.client.stop() }
+        if (SerialExecutor.isRunningTask) return
+        stopping.asCompletableFuture().join()
+        s.listeners.forEach { it.asCompletableFuture().join() }
     }
 
-    /** Skips queued message callbacks and drops waiting replies, so nothing they hold keeps the client from stopping. */
-    private fun releaseCallbacks() {
-        handler?.skipQueued()
-        replies.cancel()
-    }
-
-    /** For tests: per-message callbacks handed to the callback executor and not finished (replies included). */
-    @JvmName("pendingCallbacksForTests")
-    internal fun pendingCallbacks(): Int = handler?.pendingCallbacks ?: 0
-
-    /** For tests: the most per-message callbacks ever pending at once; never above the bound. */
-    @JvmName("pendingCallbacksHighWaterForTests")
-    internal fun pendingCallbacksHighWater(): Int = handler?.highWater ?: 0
-
-    private fun send(frame: Frame): CompletableFuture<Void?> {
-        val c =
-            client
-                ?: return CompletableFuture.failedFuture(
-                    dev.parley.NotConnectedException("not connected: call connect() first"),
-                )
-        return when (val result = c.trySend(frame)) {
-            is SendResult.Enqueued -> result.written.asCompletableFuture().thenApply<Void?> { null }
-
-            // A full queue with SUSPEND means "wait for room", which a future can do without blocking anyone.
-            is SendResult.Rejected ->
-                if (result.cause is SendQueueFullException && options.sendOverflow == SendOverflow.SUSPEND) {
-                    scope.future { c.send(frame) }.thenApply<Void?> { null }
-                } else {
-                    CompletableFuture.failedFuture(result.cause)
-                }
+    /** Runs [block] for a future completed on [completions] with its outcome, exactly once. */
+    private fun answer(block: suspend () -> Unit): CompletableFuture<Void?> {
+        val future = CompletableFuture<Void?>()
+        scope.launch {
+            val failure = runCatching { block() }.exceptionOrNull()
+            completions.execute { if (failure == null) future.complete(null) else future.completeExceptionally(failure) }
         }
+        return future
     }
+
+    private fun failed(e: Throwable) = CompletableFuture<Void?>().also { it.completeExceptionally(e) }
 
     @Synchronized
-    private fun started(): ParleyClient {
-        if (closed) {
-            throw dev.parley.ClientStoppedException(
-                client?.state?.value?.let {
-                    (it as? ConnectionState.Stopped)?.reason
-                },
-            )
+    private fun start(): Started {
+        started?.let { return it }
+        if (closed) throw ClientStoppedException(null)
+        val handler = ListenerHandler(listener, callbacks, JavaViews::disconnect)
+        val client = Parley.start(handler, Unit, options)
+        // Both listeners end once they have delivered STOPPED, so nothing outlives the client.
+        val states = scope.launch {
+            client.state.transformWhile { emit(it); it !is ConnectionState.Stopped }.collect { s ->
+                callbacks.run { listener.onStateChange(JavaViews.state(s)) }
+            }
         }
-        client?.let { return it }
-        val h =
-            ListenerHandler(
-                listener,
-                callbacks,
-                maxPendingCallbacks,
-                replies,
-                waitWhenFull = options.sendOverflow == SendOverflow.SUSPEND,
-                log = LoggerFactory.getLogger("dev.parley.Parley.${options.name}"),
-            )
-        handler = h
-        val c = Parley.start(h, Unit, options)
-        h.attach(c)
-        client = c
-        scope.launch { c.state.collect { s -> callbacks.execute { listener.onStateChange(s.toJava()) } } }
-        eventListener?.let { events ->
-            scope.launch { c.events.collect { e -> callbacks.execute { events.onEvent(e.toJava()) } } }
+        val events = eventListener?.let { events ->
+            scope.launch {
+                client.events.transformWhile { emit(it); it !is ParleyEvent.Stopped }.collect { e ->
+                    callbacks.run { events.onEvent(JavaViews.event(e)) }
+                }
+            }
         }
-        return c
+        val sends = SendForwarder(client, options.sendOverflow, options.sendQueueCapacity, scope, completions)
+        return Started(client, handler, sends, listOfNotNull(states, events)).also { started = it }
     }
 
     /**
@@ -233,7 +230,6 @@ public class ParleyWebSocket private constructor(
         private var listener: ParleyListener = object : ParleyListener {}
         private var eventListener: ParleyEventListener? = null
         private var executor: Executor? = null
-        private var maxPendingCallbacks = DEFAULT_MAX_PENDING_CALLBACKS
 
         /** Adds a header to the upgrade request. */
         public fun header(name: String, value: String): Builder = apply { settings += { header(name, value) } }
@@ -245,16 +241,12 @@ public class ParleyWebSocket private constructor(
         public fun subprotocols(vararg protocols: String): Builder = apply { settings += { subprotocols += protocols } }
 
         /** Bounds DNS + TCP + TLS + upgrade together. */
-        public fun connectTimeout(timeout: Duration): Builder = apply {
-            settings +=
-                { connectTimeout = timeout.toKotlinDuration() }
-        }
+        public fun connectTimeout(timeout: Duration): Builder =
+            apply { settings += { connectTimeout = timeout.toKotlinDuration() } }
 
         /** How long to wait for the peer's close frame before aborting the socket. */
-        public fun closeTimeout(timeout: Duration): Builder = apply {
-            settings +=
-                { closeTimeout = timeout.toKotlinDuration() }
-        }
+        public fun closeTimeout(timeout: Duration): Builder =
+            apply { settings += { closeTimeout = timeout.toKotlinDuration() } }
 
         /**
          * Reconnects automatically with equal-jitter exponential backoff between [baseDelay] and [maxDelay], at most
@@ -264,21 +256,17 @@ public class ParleyWebSocket private constructor(
             reconnect(baseDelay, maxDelay, maxRetries, Duration.ofSeconds(10))
 
         /** As [reconnect], with the time a connection must stay up before the retry count resets. */
-        public fun reconnect(
-            baseDelay: Duration,
-            maxDelay: Duration,
-            maxRetries: Int,
-            stableAfter: Duration,
-        ): Builder = apply {
-            val policy =
-                ReconnectPolicy(
-                    baseDelay.toKotlinDuration(),
-                    maxDelay.toKotlinDuration(),
-                    maxRetries.takeIf { it >= 0 },
-                    stableAfter.toKotlinDuration(),
-                )
-            settings += { reconnect = policy }
-        }
+        public fun reconnect(baseDelay: Duration, maxDelay: Duration, maxRetries: Int, stableAfter: Duration): Builder =
+            apply {
+                val policy =
+                    ReconnectPolicy(
+                        baseDelay.toKotlinDuration(),
+                        maxDelay.toKotlinDuration(),
+                        maxRetries.takeIf { it >= 0 },
+                        stableAfter.toKotlinDuration(),
+                    )
+                settings += { reconnect = policy }
+            }
 
         /**
          * Detects dead connections: pings after [interval] without inbound traffic and drops the connection (then
@@ -295,7 +283,11 @@ public class ParleyWebSocket private constructor(
         /** No automatic reconnection (the default). */
         public fun noReconnect(): Builder = apply { settings += { reconnect = null } }
 
-        /** The send queue's capacity in frames, and what a send does when it is full. */
+        /**
+         * The send queue's capacity in frames, and what a send does when it is full: with [SendOverflow.SUSPEND] its
+         * future waits for room (at most [capacity] sends wait; beyond that they fail with `SendQueueFullException`),
+         * with [SendOverflow.FAIL] it fails at once.
+         */
         public fun sendQueue(capacity: Int, overflow: SendOverflow): Builder = apply {
             settings += {
                 sendQueueCapacity = capacity
@@ -311,10 +303,8 @@ public class ParleyWebSocket private constructor(
             apply { settings += { tls = tls.copy(trustManager = trustManager) } }
 
         /** The TLS server name (SNI, and the name the certificate must match), if not the URL's host. */
-        public fun serverName(serverName: String): Builder = apply {
-            settings +=
-                { tls = tls.copy(serverName = serverName) }
-        }
+        public fun serverName(serverName: String): Builder =
+            apply { settings += { tls = tls.copy(serverName = serverName) } }
 
         /** The name used in logs. */
         public fun name(name: String): Builder = apply { settings += { this.name = name } }
@@ -323,19 +313,19 @@ public class ParleyWebSocket private constructor(
         public fun listener(listener: ParleyListener): Builder = apply { this.listener = listener }
 
         /**
-         * Runs listener callbacks on [executor], one at a time, in order (e.g. an Android main-thread executor). By
-         * default a shared pool is used, serially for each client.
+         * Runs listener callbacks, and completes futures, on [executor]: callbacks one at a time, in order (e.g. an
+         * Android main-thread executor). By default a shared pool is used, serially for each client.
          */
         public fun callbackExecutor(executor: Executor): Builder = apply { this.executor = executor }
 
         /**
          * How many message callbacks (`onText`, `onBinary`, `onPing`, `onPong`, `onInfo`) may be handed to the callback
-         * executor ahead of the listener (default 256). When that many have been received and not finished (their
-         * replies queued), the client stops reading until one finishes, so a slow listener slows the peer down instead
-         * of filling memory; up to this many received messages may be held at once. Validated by [build], which
-         * throws `IllegalArgumentException` naming `maxPendingCallbacks` unless it is positive.
+         * executor ahead of the listener (default 256). When that many have been received and not finished, the client
+         * stops reading until one finishes, so a slow listener slows the peer down instead of filling memory; up to this
+         * many received messages may be held at once. Validated by [build], which throws `IllegalArgumentException`
+         * naming `maxPendingCallbacks` unless it is positive.
          */
-        public fun maxPendingCallbacks(count: Int): Builder = apply { this.maxPendingCallbacks = count }
+        public fun maxPendingCallbacks(count: Int): Builder = apply { settings += { maxPendingCallbacks = count } }
 
         /** Validates and builds. @throws IllegalArgumentException naming the bad option. */
         public fun build(): ParleyWebSocket {
@@ -344,14 +334,7 @@ public class ParleyWebSocket private constructor(
                     url = uri.toString()
                     settings.forEach { it() }
                 }
-            require(maxPendingCallbacks > 0) { "maxPendingCallbacks must be positive, was $maxPendingCallbacks" }
-            return ParleyWebSocket(
-                options,
-                listener,
-                eventListener,
-                executor ?: SerialExecutor.sharedPool,
-                maxPendingCallbacks,
-            )
+            return ParleyWebSocket(options, listener, eventListener, executor ?: SerialExecutor.sharedPool)
         }
     }
 
@@ -362,13 +345,112 @@ public class ParleyWebSocket private constructor(
     }
 }
 
-/**
- * How many message callbacks may be handed to the callback executor before the client stops reading. Large enough that
- * the connection loop almost never waits for the listener's thread to wake up at high message rates (pipelining is
- * what makes the facade fast), small enough that a stalled listener holds a bounded number of received messages and
- * pushes back on the peer through TCP instead of queueing without bound.
- */
-private const val DEFAULT_MAX_PENDING_CALLBACKS = 256
+/** Java views of the core's Kotlin types: plain classes with enums, `java.time.Duration` and `int` codes. */
+private object JavaViews {
+    val notStarted = ParleyState(ParleyState.Kind.DISCONNECTED, null, null, 0, null, emptyMap(), null, null, null)
 
-/** The buffer's remaining bytes, copied without moving the caller's position. */
-internal fun ByteBuffer.copyRemaining(): ByteArray = ByteArray(remaining()).also { duplicate().get(it) }
+    fun notStartedMetrics(capacity: Int) = ConnectionMetrics(
+        notStarted, Duration.ZERO, null, 0, 0, 0, 0, 0, 0, 0, capacity, 0, null, latency(LatencyStats.EMPTY), 0,
+    )
+
+    fun state(state: ConnectionState): ParleyState = when (state) {
+        is ConnectionState.Disconnected ->
+            ParleyState(
+                ParleyState.Kind.DISCONNECTED, state.reason?.let(::disconnect), state.nextAttemptIn?.toJavaDuration(),
+                state.failedAttempts, null, emptyMap(), null, null, null,
+            )
+
+        is ConnectionState.Connecting ->
+            ParleyState(ParleyState.Kind.CONNECTING, null, null, state.attempt, null, emptyMap(), null, null, null)
+
+        is ConnectionState.Connected ->
+            ParleyState(
+                ParleyState.Kind.CONNECTED, null, null, 0, state.subprotocol, state.responseHeaders, null, null, null,
+            )
+
+        is ConnectionState.Stopped -> {
+            val (kind, value, cause) =
+                when (val r = state.reason) {
+                    StopReason.Requested -> Triple(ParleyState.StopKind.REQUESTED, null, null)
+                    StopReason.Aborted -> Triple(ParleyState.StopKind.ABORTED, null, null)
+                    is StopReason.Cancelled -> Triple(ParleyState.StopKind.CANCELLED, null, r.cause)
+                    is StopReason.ByHandler -> Triple(ParleyState.StopKind.BY_LISTENER, r.reason, null)
+                    is StopReason.HandlerFailed -> Triple(ParleyState.StopKind.LISTENER_FAILED, null, r.cause)
+                    is StopReason.RetriesExhausted ->
+                        Triple(ParleyState.StopKind.RETRIES_EXHAUSTED, null, RetriesExhaustedException(r.attempts, r.last))
+                }
+            ParleyState(ParleyState.Kind.STOPPED, null, null, 0, null, emptyMap(), kind, value, cause)
+        }
+    }
+
+    fun disconnect(reason: DisconnectReason): DisconnectInfo {
+        fun info(
+            kind: DisconnectInfo.Kind,
+            code: Int = CloseCodes.ABNORMAL,
+            closeReason: String = "",
+            acknowledged: Boolean = false,
+            listenerReason: Any? = null,
+            status: Int = 0,
+            headers: Map<String, List<String>> = emptyMap(),
+            cause: Throwable? = null,
+        ) = DisconnectInfo(kind, code, closeReason, acknowledged, listenerReason, status, headers, reason.toString(), cause)
+        return when (reason) {
+            is DisconnectReason.ClosedLocally ->
+                info(DisconnectInfo.Kind.CLOSED_LOCALLY, reason.code, reason.reason, reason.acknowledged)
+
+            is DisconnectReason.ClosedByPeer ->
+                info(DisconnectInfo.Kind.CLOSED_BY_PEER, reason.code, reason.reason, acknowledged = true)
+
+            is DisconnectReason.ByHandler ->
+                info(DisconnectInfo.Kind.BY_LISTENER, reason.closeCode, "", reason.acknowledged, reason.reason)
+
+            is DisconnectReason.ConnectFailed -> info(DisconnectInfo.Kind.CONNECT_FAILED, cause = reason.cause)
+
+            is DisconnectReason.HandshakeRejected ->
+                info(DisconnectInfo.Kind.HANDSHAKE_REJECTED, status = reason.status, headers = reason.headers)
+
+            is DisconnectReason.ConnectTimedOut -> info(DisconnectInfo.Kind.CONNECT_TIMEOUT)
+
+            is DisconnectReason.ProtocolViolation -> info(DisconnectInfo.Kind.PROTOCOL_VIOLATION, reason.closeCode)
+
+            is DisconnectReason.MessageTooBig -> info(DisconnectInfo.Kind.MESSAGE_TOO_BIG, CloseCodes.MESSAGE_TOO_BIG)
+
+            is DisconnectReason.TransportFailed -> info(DisconnectInfo.Kind.TRANSPORT_FAILED, cause = reason.cause)
+
+            is DisconnectReason.HeartbeatTimedOut -> info(DisconnectInfo.Kind.HEARTBEAT_TIMEOUT)
+        }
+    }
+
+    fun metrics(m: ParleyMetrics): ConnectionMetrics = ConnectionMetrics(
+        state(m.state), m.timeInState.toJavaDuration(), m.connectedSince, m.reconnectAttempts, m.totalReconnects,
+        m.framesSent, m.bytesSent, m.framesReceived, m.bytesReceived, m.sendQueueDepth, m.sendQueueCapacity,
+        m.missedPongs, m.lastDisconnectReason?.let(::disconnect), latency(m.latency), m.pendingCallbacks,
+    )
+
+    private fun latency(l: LatencyStats) = ConnectionMetrics.Latency(
+        l.count, l.total.toJavaDuration(), l.last?.toJavaDuration(), l.min?.toJavaDuration(), l.p50?.toJavaDuration(),
+        l.p90?.toJavaDuration(), l.p99?.toJavaDuration(), l.max?.toJavaDuration(),
+    )
+
+    fun event(e: ParleyEvent): ParleyEventInfo {
+        fun info(
+            kind: ParleyEventInfo.Kind,
+            attempt: Int = 0,
+            delay: Duration? = null,
+            disconnect: DisconnectInfo? = null,
+            cause: Throwable? = null,
+        ) = ParleyEventInfo(kind, attempt, delay, disconnect, cause)
+        return when (e) {
+            is ParleyEvent.Connecting -> info(ParleyEventInfo.Kind.CONNECTING, e.attempt)
+            is ParleyEvent.Connected -> info(ParleyEventInfo.Kind.CONNECTED)
+            is ParleyEvent.Disconnected -> info(ParleyEventInfo.Kind.DISCONNECTED, disconnect = disconnect(e.reason))
+            is ParleyEvent.ReconnectScheduled ->
+                info(ParleyEventInfo.Kind.RECONNECT_SCHEDULED, e.attempt, e.delay.toJavaDuration())
+            is ParleyEvent.HeartbeatTimedOut ->
+                info(ParleyEventInfo.Kind.HEARTBEAT_TIMEOUT, delay = e.pongTimeout.toJavaDuration())
+            is ParleyEvent.FrameDropped -> info(ParleyEventInfo.Kind.FRAME_DROPPED, cause = e.cause)
+            is ParleyEvent.HandlerFailed -> info(ParleyEventInfo.Kind.LISTENER_FAILED, cause = e.cause)
+            is ParleyEvent.Stopped -> info(ParleyEventInfo.Kind.STOPPED)
+        }
+    }
+}

@@ -75,7 +75,10 @@ internal class ConnectionLoop<S> private constructor(
     private val options = shared.options
     private val log = shared.log
     private val telemetry = shared.telemetry
-    private val invoker = HandlerInvoker(initialState, options.maxPendingCallbacks, ::handlerFailed, ::carryOut)
+    private val invoker =
+        HandlerInvoker(initialState, options.maxPendingCallbacks, ::handlerFailed, ::carryOut) {
+            telemetry.pendingCallbacks = it
+        }
 
     /**
      * Reports from the loop's helpers. Each helper sends a handful at most and then ends or waits on the loop, so the

@@ -25,6 +25,8 @@ internal class HandlerInvoker<S>(
     private val maxPending: Int,
     private val onFailure: suspend (Throwable) -> Unit,
     private val carryOut: suspend (HandlerAction<S>, connection: Long) -> Unit,
+    /** Told the number of outstanding later results whenever it changes (for metrics). */
+    private val pendingChanged: (Int) -> Unit = {},
 ) {
     var state: S = initialState
 
@@ -54,10 +56,11 @@ internal class HandlerInvoker<S>(
     /** Holds [result], answering a callback of [connection]; the loop makes room first (see [isFull]). */
     fun hold(result: Deferred<HandlerAction<S>>, connection: Long) {
         pending.addLast(Pending(result, connection))
+        pendingChanged(pending.size)
     }
 
     suspend fun settleReady() {
-        while (!settling && pending.firstOrNull()?.result?.isCompleted == true) settle(pending.removeFirst())
+        while (!settling && pending.firstOrNull()?.result?.isCompleted == true) settle(removeOldest())
     }
 
     suspend fun settleAll() {
@@ -65,8 +68,8 @@ internal class HandlerInvoker<S>(
         settling = true
         try {
             while (pending.isNotEmpty()) {
-                val next = pending.removeFirst()
-                next.result.join()
+                pending.first().result.join()
+                val next = removeOldest()
                 settle(next)
             }
         } finally {
@@ -76,7 +79,10 @@ internal class HandlerInvoker<S>(
 
     fun abandon() {
         pending.clear()
+        pendingChanged(0)
     }
+
+    private fun removeOldest(): Pending<*> = pending.removeFirst().also { pendingChanged(pending.size) }
 
     @OptIn(ExperimentalCoroutinesApi::class)
     @Suppress("UNCHECKED_CAST")

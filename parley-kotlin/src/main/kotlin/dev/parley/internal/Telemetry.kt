@@ -57,6 +57,10 @@ internal class Telemetry(
     val droppedPongs = AtomicLong()
     val framesDropped = AtomicLong()
 
+    /** Callbacks that returned [dev.parley.HandlerAction.Later] and whose results are still outstanding. */
+    @Volatile
+    var pendingCallbacks: Int = 0
+
     /** The number of the current or last connection (1 for the first), 0 before any. */
     @Volatile
     var connection: Long = 0
@@ -156,6 +160,7 @@ internal class Telemetry(
             sendersWaiting = sendersWaiting.get().coerceAtLeast(0),
             framesDropped = framesDropped.get(),
             droppedPongs = droppedPongs.get(),
+            pendingCallbacks = pendingCallbacks,
             sinceLastInbound = (clock.nanos() - lastInboundNanos).coerceAtLeast(0).nanoseconds.takeIf { receivedAny },
         )
 

@@ -1,4 +1,4 @@
-package dev.parley.java
+package dev.parley.java.internal
 
 import kotlinx.coroutines.suspendCancellableCoroutine
 import java.util.concurrent.ConcurrentLinkedQueue
@@ -11,7 +11,11 @@ import kotlin.coroutines.resume
 
 /**
  * Runs tasks on [delegate] one at a time, in submission order, so one client's listener callbacks never overlap
- * whatever executor the user gives (a pool, or an Android main-thread executor).
+ * whatever executor the user gives (a pool, or an Android main-thread executor). Tasks submitted while it drains are
+ * run in the same turn, so a burst costs one hand-off to [delegate], not one per task.
+ *
+ * While it runs a task the thread is marked ([isRunningTask]), so the facade can tell that a call comes from one of
+ * its callbacks (or from a future it completes) and must not block waiting for the client.
  */
 internal class SerialExecutor(
     private val delegate: Executor,
@@ -29,9 +33,12 @@ internal class SerialExecutor(
     }
 
     private fun drain() {
+        val outer = running.get()
+        running.set(true)
         try {
             while (true) (tasks.poll() ?: break).run()
         } finally {
+            running.set(outer)
             draining.set(false)
             // A task added after the last poll but before the flag cleared would otherwise wait for the next submit.
             if (tasks.isNotEmpty()) schedule()
@@ -46,6 +53,11 @@ internal class SerialExecutor(
             .getOrThrow()
 
     companion object {
+        private val running = ThreadLocal.withInitial { false }
+
+        /** Whether the current thread is running a task of some SerialExecutor: a listener callback, or a future's. */
+        val isRunningTask: Boolean get() = running.get()
+
         /** The default delegate: daemon threads, created as needed, so a blocking listener blocks only its client. */
         val sharedPool: Executor by lazy {
             val count = AtomicInteger()

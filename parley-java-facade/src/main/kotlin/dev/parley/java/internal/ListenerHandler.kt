@@ -1,0 +1,140 @@
+package dev.parley.java.internal
+
+import dev.parley.CloseCodes
+import dev.parley.DisconnectDecision
+import dev.parley.DisconnectReason
+import dev.parley.Frame
+import dev.parley.HandlerAction
+import dev.parley.ParleyHandler
+import dev.parley.java.DisconnectInfo
+import dev.parley.java.ParleyListener
+import dev.parley.java.ReconnectDecision
+import dev.parley.java.Reply
+import kotlinx.coroutines.CompletableDeferred
+import java.nio.ByteBuffer
+
+/**
+ * The core handler behind a [ParleyListener]: every listener callback runs on [callbacks], so callbacks never overlap
+ * and run in the order the core called the handler; what a callback asks of its [Reply] becomes the core's action.
+ *
+ * - The message callbacks (`onText`, `onBinary`, `onPing`, `onPong`, `onInfo`) are handed over and answered with
+ *   [HandlerAction.Later]: the core reads on while they run (up to its `maxPendingCallbacks`), carries out their replies
+ *   in order, and stops with the listener's very exception if one throws.
+ * - `onConnect` and `onDisconnect` are waited for: onConnect's replies precede frames queued while connecting, and
+ *   onDisconnect's answer is the reconnect decision.
+ *
+ * Once the client is stopping ([skipRemaining]) or a listener has thrown, message callbacks not started yet are
+ * skipped.
+ */
+internal class ListenerHandler(
+    private val listener: ParleyListener,
+    private val callbacks: SerialExecutor,
+    private val disconnectInfo: (DisconnectReason) -> DisconnectInfo,
+) : ParleyHandler<Unit> {
+    @Volatile
+    private var skipping = false
+
+    private val ok = HandlerAction.Ok(Unit)
+
+    /** The client is stopping: message callbacks not started yet are skipped. */
+    fun skipRemaining() {
+        skipping = true
+    }
+
+    override suspend fun onConnect(state: Unit): HandlerAction<Unit> = callbacks.run {
+        val reply = CollectingReply()
+        try {
+            listener.onConnect(reply)
+        } finally {
+            reply.valid = false
+        }
+        reply.action()
+    }
+
+    override suspend fun onFrame(frame: Frame, state: Unit): HandlerAction<Unit> = later { reply ->
+        when (frame) {
+            is Frame.Text -> listener.onText(reply, frame.text)
+            is Frame.Binary -> listener.onBinary(reply, ByteBuffer.wrap(frame.bytes).asReadOnlyBuffer())
+            is Frame.Pong -> listener.onPong(reply, ByteBuffer.wrap(frame.payload).asReadOnlyBuffer())
+            is Frame.Ping -> listener.onPing(reply, ByteBuffer.wrap(frame.payload).asReadOnlyBuffer())
+        }
+    }
+
+    override suspend fun onPing(payload: ByteArray, state: Unit): HandlerAction<Unit> =
+        later { listener.onPing(it, ByteBuffer.wrap(payload).asReadOnlyBuffer()) }
+
+    override suspend fun onInfo(message: Any, state: Unit): HandlerAction<Unit> = later { listener.onInfo(it, message) }
+
+    override suspend fun onDisconnect(reason: DisconnectReason, state: Unit): DisconnectDecision<Unit> =
+        when (callbacks.run { listener.onDisconnect(disconnectInfo(reason)) } ?: ReconnectDecision.DEFAULT) {
+            ReconnectDecision.DEFAULT -> DisconnectDecision.Default(Unit)
+            ReconnectDecision.RECONNECT -> DisconnectDecision.Reconnect(Unit)
+            ReconnectDecision.STAY_DISCONNECTED -> DisconnectDecision.StayDisconnected(Unit)
+        }
+
+    /** Hands [callback] to the executor; the core carries out its replies when it has run. */
+    private fun later(callback: (Reply) -> Unit): HandlerAction<Unit> {
+        val result = CompletableDeferred<HandlerAction<Unit>>()
+        callbacks.execute {
+            if (skipping) {
+                result.complete(ok)
+                return@execute
+            }
+            val reply = CollectingReply()
+            try {
+                callback(reply)
+                val action = reply.action()
+                if (action is HandlerAction.Stop) skipping = true
+                result.complete(action)
+            } catch (e: Throwable) {
+                skipping = true
+                result.completeExceptionally(e)
+            } finally {
+                reply.valid = false
+            }
+        }
+        return HandlerAction.Later(result, Unit)
+    }
+}
+
+/** Collects what a callback asked for, to be carried out when it returns. */
+private class CollectingReply : Reply {
+    @Volatile
+    var valid = true
+    private val frames = ArrayList<Frame>(2)
+    private var ending: HandlerAction<Unit>? = null
+
+    override fun sendText(text: String): Reply = push(Frame.Text(text))
+
+    override fun sendBinary(data: ByteArray): Reply = push(Frame.Binary(data))
+
+    override fun sendBinary(data: ByteBuffer): Reply = push(Frame.Binary(data.copyRemaining()))
+
+    override fun sendPing(payload: ByteArray): Reply = push(Frame.Ping(payload))
+
+    override fun disconnect(code: Int, reason: Any?) {
+        checkValid()
+        require(CloseCodes.isSendable(code)) { "close code $code may not be sent in a close frame" }
+        ending = HandlerAction.Disconnect(reason, Unit, code)
+    }
+
+    override fun stop(reason: Any?) {
+        checkValid()
+        ending = HandlerAction.Stop(reason, Unit)
+    }
+
+    /** The core action: the ending if any (it replaces replied frames), else the frames, else nothing. */
+    fun action(): HandlerAction<Unit> = ending
+        ?: if (frames.isEmpty()) HandlerAction.Ok(Unit) else HandlerAction.Push(frames.toList(), Unit)
+
+    private fun push(frame: Frame): Reply {
+        checkValid()
+        frames += frame
+        return this
+    }
+
+    private fun checkValid() = check(valid) { "a Reply is only valid during the callback that received it" }
+}
+
+/** The buffer's remaining bytes, copied without moving the caller's position. */
+internal fun ByteBuffer.copyRemaining(): ByteArray = ByteArray(remaining()).also { duplicate().get(it) }
