@@ -2,6 +2,7 @@ package dev.parley.java
 
 import dev.parley.ClientStoppedException
 import dev.parley.CloseCodes
+import dev.parley.ConnectFailedException
 import dev.parley.ConnectionState
 import dev.parley.DisconnectReason
 import dev.parley.Frame
@@ -23,9 +24,11 @@ import dev.parley.java.internal.SerialExecutor
 import dev.parley.java.internal.copyRemaining
 import dev.parley.parleyOptions
 import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.transformWhile
 import kotlinx.coroutines.future.asCompletableFuture
 import kotlinx.coroutines.launch
@@ -107,12 +110,25 @@ public class ParleyWebSocket private constructor(
      * `ConnectFailedException` if the attempt fails, `ClientStoppedException` after [close].
      */
     public fun connect(): CompletableFuture<Void?> {
+        val firstCall = started == null
         val client = try {
             start().client
         } catch (e: ClientStoppedException) {
             return failed(e)
         }
-        return answer { client.connect() }
+        // The client connects as it starts, so the call that started it is answered by that first attempt, however
+        // quickly it ends: asking the client to connect again could open a second connection nobody wanted.
+        return if (firstCall) answer { firstAttempt(client) } else answer { client.connect() }
+    }
+
+    private suspend fun firstAttempt(client: ParleyClient) {
+        val outcome = client.state.first { it !is ConnectionState.Connecting }
+        // Disconnected or Stopped after a connection did open: it connected, and that connection has ended already.
+        if (outcome is ConnectionState.Connected || client.metrics().connection > 0) return
+        throw when (outcome) {
+            is ConnectionState.Disconnected -> ConnectFailedException(outcome.reason!!)
+            else -> ClientStoppedException((outcome as? ConnectionState.Stopped)?.reason)
+        }
     }
 
     /** Sends a text frame; completes when it has been written to the connection. */
@@ -131,8 +147,8 @@ public class ParleyWebSocket private constructor(
         started?.sends?.send(frame) ?: failed(NotConnectedException("not connected: call connect() first"))
 
     /**
-     * Runs the close handshake with [code] and [reason]; completes when it ends (the peer answered, or the close timeout
-     * aborted the socket). Messages the peer sends before its answer still reach the listener. The client stays alive
+     * Runs the close handshake with [code] and [reason]; completes when it ends (the peer answered, or the close
+     * timeout aborted the socket). Messages the peer sends before its answer still reach the listener. The client stays alive
      * and does not reconnect by itself; [connect] brings it back. From inside a callback it completes once requested.
      *
      * @throws IllegalArgumentException if [code] may not be sent or [reason] is over 123 UTF-8 bytes.
@@ -177,18 +193,24 @@ public class ParleyWebSocket private constructor(
         closed = true
         val s = synchronized(this) { started } ?: return
         s.handler.skipRemaining()
-        val stopping = scope.launch { s.client.stop() }
+        val stopping = scope.launch(start = CoroutineStart.UNDISPATCHED) { s.client.stop() }
         if (SerialExecutor.isRunningTask) return
         stopping.asCompletableFuture().join()
         s.listeners.forEach { it.asCompletableFuture().join() }
     }
 
-    /** Runs [block] for a future completed on [completions] with its outcome, exactly once. */
+    /**
+     * Runs [block] for a future completed on [completions] with its outcome, exactly once. It starts on the caller's
+     * thread, so its request reaches the client before this returns: a `connect()` made while connecting is answered by
+     * that attempt, and a `disconnect()` after `sendText` closes behind the frame.
+     */
     private fun answer(block: suspend () -> Unit): CompletableFuture<Void?> {
         val future = CompletableFuture<Void?>()
-        scope.launch {
+        scope.launch(start = CoroutineStart.UNDISPATCHED) {
             val failure = runCatching { block() }.exceptionOrNull()
-            completions.execute { if (failure == null) future.complete(null) else future.completeExceptionally(failure) }
+            completions.execute {
+                if (failure == null) future.complete(null) else future.completeExceptionally(failure)
+            }
         }
         return future
     }
@@ -203,13 +225,19 @@ public class ParleyWebSocket private constructor(
         val client = Parley.start(handler, Unit, options)
         // Both listeners end once they have delivered STOPPED, so nothing outlives the client.
         val states = scope.launch {
-            client.state.transformWhile { emit(it); it !is ConnectionState.Stopped }.collect { s ->
+            client.state.transformWhile {
+                emit(it)
+                it !is ConnectionState.Stopped
+            }.collect { s ->
                 callbacks.run { listener.onStateChange(JavaViews.state(s)) }
             }
         }
         val events = eventListener?.let { events ->
             scope.launch {
-                client.events.transformWhile { emit(it); it !is ParleyEvent.Stopped }.collect { e ->
+                client.events.transformWhile {
+                    emit(it)
+                    it !is ParleyEvent.Stopped
+                }.collect { e ->
                     callbacks.run { events.onEvent(JavaViews.event(e)) }
                 }
             }
@@ -320,9 +348,9 @@ public class ParleyWebSocket private constructor(
 
         /**
          * How many message callbacks (`onText`, `onBinary`, `onPing`, `onPong`, `onInfo`) may be handed to the callback
-         * executor ahead of the listener (default 256). When that many have been received and not finished, the client
-         * stops reading until one finishes, so a slow listener slows the peer down instead of filling memory; up to this
-         * many received messages may be held at once. Validated by [build], which throws `IllegalArgumentException`
+         * executor ahead of the listener (default 256). When that many have been received and not finished, the
+         * client stops reading until one finishes, so a slow listener slows the peer down instead of filling memory;
+         * up to this many received messages may be held at once. Validated by [build], which throws `IllegalArgumentException`
          * naming `maxPendingCallbacks` unless it is positive.
          */
         public fun maxPendingCallbacks(count: Int): Builder = apply { settings += { maxPendingCallbacks = count } }
@@ -372,12 +400,19 @@ private object JavaViews {
             val (kind, value, cause) =
                 when (val r = state.reason) {
                     StopReason.Requested -> Triple(ParleyState.StopKind.REQUESTED, null, null)
+
                     StopReason.Aborted -> Triple(ParleyState.StopKind.ABORTED, null, null)
+
                     is StopReason.Cancelled -> Triple(ParleyState.StopKind.CANCELLED, null, r.cause)
+
                     is StopReason.ByHandler -> Triple(ParleyState.StopKind.BY_LISTENER, r.reason, null)
+
                     is StopReason.HandlerFailed -> Triple(ParleyState.StopKind.LISTENER_FAILED, null, r.cause)
-                    is StopReason.RetriesExhausted ->
-                        Triple(ParleyState.StopKind.RETRIES_EXHAUSTED, null, RetriesExhaustedException(r.attempts, r.last))
+
+                    is StopReason.RetriesExhausted -> {
+                        val gaveUp = RetriesExhaustedException(r.attempts, r.last)
+                        Triple(ParleyState.StopKind.RETRIES_EXHAUSTED, null, gaveUp)
+                    }
                 }
             ParleyState(ParleyState.Kind.STOPPED, null, null, 0, null, emptyMap(), kind, value, cause)
         }
@@ -393,7 +428,9 @@ private object JavaViews {
             status: Int = 0,
             headers: Map<String, List<String>> = emptyMap(),
             cause: Throwable? = null,
-        ) = DisconnectInfo(kind, code, closeReason, acknowledged, listenerReason, status, headers, reason.toString(), cause)
+        ) = DisconnectInfo(
+            kind, code, closeReason, acknowledged, listenerReason, status, headers, reason.toString(), cause,
+        )
         return when (reason) {
             is DisconnectReason.ClosedLocally ->
                 info(DisconnectInfo.Kind.CLOSED_LOCALLY, reason.code, reason.reason, reason.acknowledged)
@@ -428,8 +465,14 @@ private object JavaViews {
     )
 
     private fun latency(l: LatencyStats) = ConnectionMetrics.Latency(
-        l.count, l.total.toJavaDuration(), l.last?.toJavaDuration(), l.min?.toJavaDuration(), l.p50?.toJavaDuration(),
-        l.p90?.toJavaDuration(), l.p99?.toJavaDuration(), l.max?.toJavaDuration(),
+        l.count,
+        l.total.toJavaDuration(),
+        l.last?.toJavaDuration(),
+        l.min?.toJavaDuration(),
+        l.p50?.toJavaDuration(),
+        l.p90?.toJavaDuration(),
+        l.p99?.toJavaDuration(),
+        l.max?.toJavaDuration(),
     )
 
     fun event(e: ParleyEvent): ParleyEventInfo {
@@ -442,14 +485,21 @@ private object JavaViews {
         ) = ParleyEventInfo(kind, attempt, delay, disconnect, cause)
         return when (e) {
             is ParleyEvent.Connecting -> info(ParleyEventInfo.Kind.CONNECTING, e.attempt)
+
             is ParleyEvent.Connected -> info(ParleyEventInfo.Kind.CONNECTED)
+
             is ParleyEvent.Disconnected -> info(ParleyEventInfo.Kind.DISCONNECTED, disconnect = disconnect(e.reason))
+
             is ParleyEvent.ReconnectScheduled ->
                 info(ParleyEventInfo.Kind.RECONNECT_SCHEDULED, e.attempt, e.delay.toJavaDuration())
+
             is ParleyEvent.HeartbeatTimedOut ->
                 info(ParleyEventInfo.Kind.HEARTBEAT_TIMEOUT, delay = e.pongTimeout.toJavaDuration())
+
             is ParleyEvent.FrameDropped -> info(ParleyEventInfo.Kind.FRAME_DROPPED, cause = e.cause)
+
             is ParleyEvent.HandlerFailed -> info(ParleyEventInfo.Kind.LISTENER_FAILED, cause = e.cause)
+
             is ParleyEvent.Stopped -> info(ParleyEventInfo.Kind.STOPPED)
         }
     }

@@ -298,14 +298,22 @@ class ParleyWebSocketContractTest {
 
             int n = 3_000; // 3,000 x 16 KiB = 48 MiB: far more than loopback socket buffers hold
             byte[] payload = new byte[16 * 1024];
-            List<CompletableFuture<Void>> sends = new ArrayList<>(n);
-            for (int i = 0; i < n; i++) sends.add(ws.sendBinary(payload));
-            assertTrue(waitFor(() -> sends.get(0).isDone(), WAIT), "not even the first frame was written");
-            long waiting = sends.stream().filter(f -> !f.isDone()).count();
+            List<CompletableFuture<Void>> sends = Collections.synchronizedList(new ArrayList<>(n));
+            // With SUSPEND a sender whose queue and waiting line are both full waits for room, as with a blocking
+            // queue: so the sends come from their own thread, which close() must release.
+            Thread sender = new Thread(() -> { for (int i = 0; i < n; i++) sends.add(ws.sendBinary(payload)); });
+            sender.setDaemon(true);
+            sender.start();
+            assertTrue(waitFor(() -> sends.size() > 8 && sender.getState() == Thread.State.WAITING, WAIT),
+                "the sender never had to wait for room");
+            long waiting;
+            synchronized (sends) { waiting = sends.stream().filter(f -> !f.isDone()).count(); }
             assertTrue(waiting > 0, "precondition: some sends must still wait when close() is called");
 
             assertTrue(runWithin(ws::close, Duration.ofSeconds(10)),
                 "close() did not return within 10 s with " + waiting + " sends waiting on a stalled peer");
+            sender.join(TimeUnit.SECONDS.toMillis(WAIT));
+            assertEquals(Thread.State.TERMINATED, sender.getState(), "close() did not release the waiting sender");
             boolean allDone = waitFor(() -> sends.stream().allMatch(CompletableFuture::isDone), 10);
             Map<String, Integer> kinds = new TreeMap<>();
             int exceptional = 0;

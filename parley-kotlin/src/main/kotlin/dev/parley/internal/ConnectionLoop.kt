@@ -42,7 +42,7 @@ import java.time.Instant
 import kotlin.random.Random
 import kotlin.time.Duration
 
-/** What reaches the loop from its helpers: table events, and inputs it handles itself before (or instead of) the table. */
+/** What reaches the loop from its helpers: table events, and inputs it handles itself (before or instead of the table). */
 internal sealed interface LoopInput
 
 /** Inbound traffic, read and validated by the session's reader; never reaches the table directly. */
@@ -523,6 +523,9 @@ internal class ConnectionLoop<S> private constructor(
         val live = session ?: return
         generation++
         session = null
+        // A stopping client answers every sender before stop() returns, even one whose frame is stuck in a write
+        // the close frame's grace period is still waiting on: it may have been written, and is told so.
+        if (phase is Phase.Stopped) live.writer.failInFlight(closedBy(null, inFlight = true))
         live.release(closeQueued, abort)
     }
 
@@ -574,8 +577,13 @@ internal class ConnectionLoop<S> private constructor(
         telemetry.emit(ParleyEvent.Stopped(reason))
         log.info("stopped: {}", reason)
         return when (reason) {
-            is StopReason.HandlerFailed -> reason.cause
+            // A CancellationException would end the loop as "cancelled", which fails no parent scope: carry it inside.
+            is StopReason.HandlerFailed ->
+                reason.cause.takeUnless { it is CancellationException }
+                    ?: IllegalStateException("a handler callback threw ${reason.cause}", reason.cause)
+
             is StopReason.RetriesExhausted -> RetriesExhaustedException(reason.attempts, reason.last)
+
             else -> null
         }
     }

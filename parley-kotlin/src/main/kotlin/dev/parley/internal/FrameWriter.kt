@@ -104,6 +104,11 @@ internal class FrameWriter(
     @Volatile
     var endReason: DisconnectReason? = null
 
+    /** Fails the frames of the batch being written now; should the write still succeed, that changes nothing. */
+    fun failInFlight(cause: Throwable) {
+        batch.forEach { it.fail(cause) }
+    }
+
     fun openForUserFrames() {
         userGate.complete(Unit)
     }

@@ -17,7 +17,7 @@ import kotlinx.coroutines.ensureActive
  *
  * Later results are carried out by [carryOut], strictly in the order their callbacks returned, and each only once:
  * - [settleReady] carries out those that have completed, without waiting;
- * - [settleAll] waits for every one in turn — the loop calls it before anything that writes in answer to a later event;
+ * - [settleAll] waits for each in turn (the loop calls it before anything that writes in answer to a later event);
  * - [abandon] forgets them when the client stops.
  */
 internal class HandlerInvoker<S>(

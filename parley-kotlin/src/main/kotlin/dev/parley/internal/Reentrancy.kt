@@ -1,8 +1,10 @@
 package dev.parley.internal
 
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.ThreadContextElement
 import kotlinx.coroutines.currentCoroutineContext
 import kotlin.coroutines.AbstractCoroutineContextElement
+import kotlin.coroutines.ContinuationInterceptor
 import kotlin.coroutines.CoroutineContext
 
 /**
@@ -44,13 +46,23 @@ internal enum class Caller {
     BLOCKED_LOOP,
 }
 
-internal suspend fun ClientShared.caller(): Caller = when {
-    currentCoroutineContext()[LoopMarker]?.owner === this -> Caller.CALLBACK
-    runningOnThread.get() === this -> Caller.BLOCKED_LOOP
-    else -> Caller.OUTSIDE
+internal suspend fun ClientShared.caller(): Caller {
+    val context = currentCoroutineContext()
+    return when {
+        context[LoopMarker]?.owner === this -> Caller.CALLBACK
+
+        // On the loop's thread but in another coroutine: one resumed in place by the loop's own code (Unconfined, e.g.
+        // a sender woken by the writer taking from the queue) can still suspend, so it is an ordinary caller; any
+        // other (runBlocking's event loop) holds the thread until it returns.
+        runningOnThread.get() === this && context[ContinuationInterceptor] != Dispatchers.Unconfined ->
+            Caller.BLOCKED_LOOP
+
+        else -> Caller.OUTSIDE
+    }
 }
 
 /** Why a call from [Caller.BLOCKED_LOOP] is refused; thrown as an IllegalStateException. */
 internal const val BLOCKED_LOOP_RULE =
     "called while blocking the client's own thread from inside one of its callbacks (e.g. runBlocking in a handler): " +
-        "the client's writer needs that thread, so this could never complete. Suspend instead of blocking, or use trySend"
+        "the client's writer needs that thread, so this could never complete. " +
+        "Suspend instead of blocking, or use trySend"

@@ -18,8 +18,8 @@ import java.nio.ByteBuffer
  * and run in the order the core called the handler; what a callback asks of its [Reply] becomes the core's action.
  *
  * - The message callbacks (`onText`, `onBinary`, `onPing`, `onPong`, `onInfo`) are handed over and answered with
- *   [HandlerAction.Later]: the core reads on while they run (up to its `maxPendingCallbacks`), carries out their replies
- *   in order, and stops with the listener's very exception if one throws.
+ *   [HandlerAction.Later]: the core reads on while they run (up to its `maxPendingCallbacks`), carries out their
+ *   replies in order, and stops with the listener's very exception if one throws.
  * - `onConnect` and `onDisconnect` are waited for: onConnect's replies precede frames queued while connecting, and
  *   onDisconnect's answer is the reconnect decision.
  *

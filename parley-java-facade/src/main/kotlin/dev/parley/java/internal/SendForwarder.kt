@@ -12,15 +12,20 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.launch
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.Executor
+import java.util.concurrent.locks.ReentrantLock
+import kotlin.concurrent.withLock
 
 /**
  * Java sends into the core's send queue, in order, with every future completed exactly once on [completions].
  *
  * While the core's queue has room a send is queued at once (`trySend`). When it is full and the overflow is
- * [SendOverflow.SUSPEND], the send waits in [backlog] — bounded by the queue's own capacity, past which it fails with
- * `SendQueueFullException` — and one coroutine at a time moves the backlog into the core, suspending for room, in
- * order. A send that finds a backlog goes behind it even if the core has room again, so sends from one thread are
- * never reordered.
+ * [SendOverflow.SUSPEND], the send waits in [backlog], and one coroutine at a time moves the backlog into the core,
+ * suspending for room, in order. A send that finds a backlog goes behind it even if the core has room again, so sends
+ * from one thread are never reordered.
+ *
+ * The backlog is as long as the queue. When it is full too, the sending thread waits for room, as Java's blocking
+ * queues do — which is what SUSPEND asks for — except on a callback thread, where waiting could hold up the client
+ * itself: there the send fails at once with `SendQueueFullException`.
  */
 internal class SendForwarder(
     private val client: ParleyClient,
@@ -34,14 +39,25 @@ internal class SendForwarder(
         val future: CompletableFuture<Void?>,
     )
 
-    private val lock = Any()
+    private val lock = ReentrantLock()
+
+    /** Signalled whenever the backlog shrinks. */
+    private val room = lock.newCondition()
 
     /** Sends waiting for room, oldest first; the head is the one being moved. Guarded by [lock]. */
     private val backlog = ArrayDeque<Waiting>()
 
     fun send(frame: Frame): CompletableFuture<Void?> {
         val future = CompletableFuture<Void?>()
-        synchronized(lock) {
+        lock.withLock {
+            while (backlog.size >= capacity && !SerialExecutor.isRunningTask) {
+                try {
+                    room.await()
+                } catch (e: InterruptedException) {
+                    Thread.currentThread().interrupt()
+                    return future.also { it.completeExceptionally(SendQueueFullException(capacity)) }
+                }
+            }
             if (backlog.isEmpty()) {
                 when (val result = client.trySend(frame)) {
                     is SendResult.Enqueued -> return future.completedBy(result.written)
@@ -66,7 +82,7 @@ internal class SendForwarder(
 
     private suspend fun moveBacklog() {
         while (true) {
-            val head = synchronized(lock) { backlog.first() }
+            val head = lock.withLock { backlog.first() }
             try {
                 head.future.completedBy(client.enqueue(head.frame))
             } catch (e: Throwable) {
@@ -74,8 +90,9 @@ internal class SendForwarder(
                 // fails at once the same way, or is queued if the client is connecting again).
                 completions.execute { head.future.completeExceptionally(e) }
             }
-            synchronized(lock) {
+            lock.withLock {
                 backlog.removeFirst()
+                room.signalAll()
                 if (backlog.isEmpty()) return
             }
         }
