@@ -71,7 +71,7 @@ internal class ClientShared(
 
 /** The thread-safe face of a client: it validates, enqueues and waits; the loop does the rest. */
 internal class ClientHandle(
-    private val shared: ClientShared,
+    internal val shared: ClientShared,
     private val loop: Job,
 ) : ParleyClient {
     private val options = shared.options
