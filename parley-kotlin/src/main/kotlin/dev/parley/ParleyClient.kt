@@ -1,6 +1,7 @@
 package dev.parley
 
 import dev.parley.internal.ConnectionLoop
+import dev.parley.internal.IncomingHandler
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.flow.Flow
@@ -151,6 +152,28 @@ public sealed class SendResult {
     ) : SendResult()
 }
 
+/**
+ * A client used without a handler: whole inbound messages arrive on [incoming] instead, and everything else is as
+ * [ParleyClient]. Start one with [startParley] or [Parley.start] without a handler.
+ */
+public interface ParleyConnection : ParleyClient {
+    /**
+     * Every whole message the peer sends ([Frame.Text] or [Frame.Binary], reassembled and validated), in order, across
+     * reconnections; pings and pongs are answered or consumed by the client and do not appear. Collect it once: each
+     * message goes to one collector. It completes when the client stops, after the messages received before.
+     *
+     * It pushes back: messages are held for a collector that lags (64, then up to [ParleyOptions.maxPendingCallbacks]
+     * more), and beyond that the client stops reading, so the socket slows the peer down instead of filling memory.
+     */
+    public val incoming: Flow<Frame>
+}
+
+private class IncomingClient(
+    client: ParleyClient,
+    override val incoming: Flow<Frame>,
+) : ParleyConnection,
+    ParleyClient by client
+
 /** Entry points for standalone clients. */
 public object Parley {
     /**
@@ -162,15 +185,35 @@ public object Parley {
      */
     public fun <S> start(handler: ParleyHandler<S>, initialState: S, options: ParleyOptions): ParleyClient =
         ConnectionLoop.start(parent = null, handler, initialState, options)
+
+    /**
+     * Starts a standalone client without a handler: messages arrive on [ParleyConnection.incoming]. As the other
+     * [start]; call [ParleyClient.stop] when done.
+     *
+     * @throws IllegalArgumentException for invalid [options].
+     */
+    public fun start(options: ParleyOptions): ParleyConnection = connection(parent = null, options)
+
+    internal fun connection(parent: CoroutineScope?, options: ParleyOptions): ParleyConnection {
+        val handler = IncomingHandler()
+        return IncomingClient(ConnectionLoop.start(parent, handler, Unit, options), handler.incoming)
+    }
 }
 
 /**
  * Starts a client linked to this scope (Parley's `start_link`): it is a child of the scope's job, so cancelling the
  * scope stops the client, and a client that fails (a handler throws, reconnection gives up) fails the scope with
- * that exception. It connects in the background; this returns at once.
+ * that exception (a `CancellationException` thrown by a handler, which could not fail a scope, arrives wrapped in an
+ * `IllegalStateException`). It connects in the background; this returns at once.
  */
 public fun <S> CoroutineScope.startParley(
     handler: ParleyHandler<S>,
     initialState: S,
     options: ParleyOptions,
 ): ParleyClient = ConnectionLoop.start(parent = this, handler, initialState, options)
+
+/**
+ * Starts a client without a handler, linked to this scope as the other [startParley]: messages arrive on
+ * [ParleyConnection.incoming].
+ */
+public fun CoroutineScope.startParley(options: ParleyOptions): ParleyConnection = Parley.connection(this, options)

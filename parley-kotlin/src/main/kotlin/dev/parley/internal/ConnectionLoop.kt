@@ -564,6 +564,7 @@ internal class ConnectionLoop<S> private constructor(
         session?.release(closeQueued = false, abort = true)
         session = null
         invoker.abandon()
+        (handler as? StopAware)?.stopped()
         shared.mailbox.close(reason)
         shared.sendQueue.close()
         events.cancel()
