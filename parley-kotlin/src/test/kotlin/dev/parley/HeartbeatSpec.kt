@@ -42,12 +42,6 @@ private val PONG_TIMEOUT = 300.milliseconds
 /** The detection bound the tests hold the client to: the documented `interval + pongTimeout`, plus scheduling slack. */
 private val DETECTION_BOUND = INTERVAL + PONG_TIMEOUT + 1.seconds
 
-/**
- * How late a raw peer may notice a frame the client already sent: its reader thread has to wake up. Only used where a
- * time is measured at the peer's end and compared with a limit measured from the client's send.
- */
-private val PEER_READ_LAG = 20.milliseconds
-
 private fun heartbeatOptions(
     url: String,
     interval: Duration = INTERVAL,
@@ -147,7 +141,8 @@ class HeartbeatSpec :
                     // Not early: a ping only after a full idle interval, death only a full pong timeout after it.
                     (pingSeen - silentSince) shouldBeGreaterThanOrEqualTo INTERVAL
                     detection shouldBeGreaterThanOrEqualTo INTERVAL + PONG_TIMEOUT
-                    pingToDead shouldBeGreaterThanOrEqualTo PONG_TIMEOUT - PEER_READ_LAG
+                    // "Dead exactly one pong timeout after the ping" is checked to the millisecond on virtual time
+                    // (HeartbeatBoundarySpec); here the peer's own read of the ping may lag by any amount.
                     // Not late.
                     detection shouldBeLessThanOrEqualTo DETECTION_BOUND
                     // The link is presumed dead, so the socket is aborted: no close frame, and no second ping either.

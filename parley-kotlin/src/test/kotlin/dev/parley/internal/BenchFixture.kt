@@ -104,6 +104,9 @@ class BenchFixture {
     }
 
     /** Text and binary frames the transport was asked to write. */
+    // One metrics() snapshot, as a monitoring thread takes it.
+    fun metrics(): Any = started().metrics()
+
     fun dataFramesWritten(): Long = session.dataFrames
 
     /** Payload bytes of those frames. */
