@@ -16,6 +16,10 @@ import kotlinx.coroutines.Deferred
  * - A callback that throws stops the client with [StopReason.HandlerFailed]: the connection is closed with 1011 and
  *   [ConnectionState.Stopped] carries the exception. A client linked to a scope fails that scope too.
  * - After [ConnectionState.Stopped] no callback is called again.
+ * - A callback may call its own client; see "Calling the client from inside its own callbacks" on [ParleyClient] for
+ *   what returns at once there. A callback that would rather not hold up the connection returns [HandlerAction.Later].
+ * - A `CancellationException` a callback throws while the client is not being cancelled (a `withTimeout` expiring, say)
+ *   is a failure like any other: [StopReason.HandlerFailed].
  */
 public interface ParleyHandler<S> {
     /**
@@ -49,7 +53,8 @@ public interface ParleyHandler<S> {
     /**
      * Called for each message given to [ParleyClient.tell], in every state but [ConnectionState.Stopped]. No message
      * value is reserved by Parley. [HandlerAction.Push] works only while connected; otherwise the frames are dropped
-     * with a warning in the log, and [HandlerAction.Disconnect] while not connected only updates the state.
+     * with a warning in the log. [HandlerAction.Disconnect] closes the connection while connected, abandons the attempt
+     * while connecting, and cancels a pending retry while disconnected.
      */
     public suspend fun onInfo(message: Any, state: S): HandlerAction<S> = HandlerAction.Ok(state)
 

@@ -22,12 +22,17 @@ import java.nio.ByteBuffer;
  * callbacks not started yet are skipped. They are skipped as well once the client is stopped by
  * {@link ParleyWebSocket#stop}, {@link ParleyWebSocket#close} or {@link Reply#stop}.
  *
+ * <h2>Calling the client from a callback</h2>
+ * Every {@link ParleyWebSocket} method may be called from a callback; {@link ParleyWebSocket#close()} there requests
+ * the stop and returns. Do not wait for one of the client's futures inside a callback ({@code join()}, {@code get()}):
+ * it completes only after the client goes on, which it does only after the callback returns.
+ *
  * <h2>Replying</h2>
  * {@code onConnect}, {@code onText}, {@code onBinary}, {@code onPing}, {@code onPong} and {@code onInfo} get a
- * {@link Reply}: what is asked of it is carried out when the callback returns, in order. Frames replied from
- * {@code onConnect} precede every frame queued while connecting; frames replied from a message callback are queued
- * then, behind frames already queued by {@link ParleyWebSocket#sendText} and the like. A reply can also close the
- * connection or stop the client. See {@link Reply} for the details.
+ * {@link Reply}: what is asked of it is carried out when the callback returns, in order. Replied frames go out ahead
+ * of frames queued by {@link ParleyWebSocket#sendText} and the like (as a Kotlin {@code HandlerAction.Push} does), in
+ * the order of the callbacks, and before anything the client writes for a later event: the close frame for a peer's
+ * protocol error included. A reply can also close the connection or stop the client. See {@link Reply}.
  */
 public interface ParleyListener {
     /** The upgrade completed. Frames replied here precede every frame queued while connecting. */

@@ -13,15 +13,13 @@ import java.nio.ByteBuffer;
  *   <li>From {@link ParleyListener#onConnect}: ahead of every frame queued while connecting, as the client waits for
  *   that callback.</li>
  *   <li>From the message callbacks ({@code onText}, {@code onBinary}, {@code onPing}, {@code onPong},
- *   {@code onInfo}), which the client does not wait for (see {@link ParleyListener}): queued when the callback returns,
- *   like {@link ParleyWebSocket#sendText}, so behind frames already queued (unlike a Kotlin
- *   {@code HandlerAction.Push}, they do not jump ahead of queued frames). Replies of successive callbacks stay in
- *   callback order. When the send queue is full they wait for room if the builder's overflow is {@code SUSPEND} (the
- *   client then stops reading until they are queued) and are dropped with a warning in the log if it is
- *   {@code FAIL}. They are best effort once the connection they answer is gone: one that can no longer be queued is
- *   dropped with a line in the log (also when a new connection is already being opened: replies are meant for the
- *   connection that delivered the message), and one queued but not written is logged and reported as
- *   {@link ParleyEventInfo.Kind#FRAME_DROPPED}.</li>
+ *   {@code onInfo}), which the client does not wait for (see {@link ParleyListener}): when the callback returns, ahead
+ *   of frames already queued by {@link ParleyWebSocket#sendText} and the like (as a Kotlin {@code HandlerAction.Push}
+ *   is), in callback order, and before anything the client writes for a later event (such as the close frame for a
+ *   peer's protocol error). Replies are meant for the connection that delivered the message: once it has ended they
+ *   are dropped with a line in the log, never sent on a later connection. While the connection is closing (after
+ *   {@link #disconnect} or {@link ParleyWebSocket#disconnect}) nothing more can be sent, so replies are dropped too;
+ *   the messages the peer sends before its close still reach the listener.</li>
  * </ul>
  */
 public interface Reply {
@@ -44,9 +42,8 @@ public interface Reply {
     /**
      * Closes the connection gracefully with {@code code} when the callback returns; the client stays alive and
      * {@link ParleyListener#onDisconnect} receives {@link DisconnectInfo.Kind#BY_LISTENER} with {@code reason}.
-     * Replaces any frames replied in the same callback. From a message callback: callbacks not started yet for
-     * messages of the same connection ({@code onText}, {@code onBinary}, {@code onPing}, {@code onPong}) are skipped,
-     * as the connection is closing, and nothing happens if that connection has already ended.
+     * Replaces any frames replied in the same callback. From a message callback, nothing happens if that connection
+     * has already ended; messages the peer sends before its close reply still reach the listener.
      *
      * @throws IllegalArgumentException if {@code code} may not be sent in a close frame.
      */
