@@ -424,6 +424,32 @@ class LaterSpec :
                     stopBounded(client)
                 }
             }
+            test("(for comparison) a plain Disconnect from onInfo while disconnected only updates the state") {
+                runTest {
+                    // ParleyHandler.onInfo: "HandlerAction.Disconnect while not connected only updates the state".
+                    val handler = RecordingHandler<Unit>(onInformed = { _, s -> HandlerAction.Disconnect("stale", s) })
+                    val transport = FakeTransport()
+                    val options = fakeOptions {
+                        reconnect {
+                            baseDelay = 1.seconds
+                            maxDelay = 1.seconds
+                        }
+                    }
+                    val client = virtualClient(handler, Unit, options, transport)
+                    client.awaitConnected()
+                    transport.opened.single().drop()
+                    client.awaitState { it is ConnectionState.Disconnected && it.nextAttemptIn != null }
+                    client.tell("work") shouldBe true
+                    testScheduler.runCurrent()
+
+                    withClue(
+                        "a Disconnect from onInfo while down cancelled the pending reconnect (${client.state.value})",
+                    ) {
+                        client.awaitState { it is ConnectionState.Connected && it.connection == 2L }
+                    }
+                    stopBounded(client)
+                }
+            }
         }
 
         context("stop() while results are outstanding and never complete") {
