@@ -69,8 +69,10 @@ public interface ParleyClient {
     /**
      * Queues [frame] in order and suspends only while the queue is full (with [SendOverflow.SUSPEND]; with
      * [SendOverflow.FAIL] a full queue throws at once); returns the outcome of the write without waiting for it. The
-     * returned `Deferred` completes when the frame has been written, or exceptionally with the exceptions of [send].
-     * Frames enqueued one after another by one coroutine are written in that order.
+     * returned `Deferred` completes when the frame has been written, or exceptionally with the exceptions of [send];
+     * a frame that fails is also counted in [ParleyMetrics.framesDropped] and reported as [ParleyEvent.FrameDropped],
+     * as for [trySend], since its sender did not wait for it. Frames enqueued one after another by one coroutine are
+     * written in that order.
      *
      * @throws NotConnectedException, SendQueueFullException or ClientStoppedException as [send] does, if the frame
      *   could not be queued.

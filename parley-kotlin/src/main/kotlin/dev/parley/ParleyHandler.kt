@@ -53,8 +53,8 @@ public interface ParleyHandler<S> {
     /**
      * Called for each message given to [ParleyClient.tell], in every state but [ConnectionState.Stopped]. No message
      * value is reserved by Parley. [HandlerAction.Push] works only while connected; otherwise the frames are dropped
-     * with a warning in the log. [HandlerAction.Disconnect] closes the connection while connected, abandons the attempt
-     * while connecting, and cancels a pending retry while disconnected.
+     * with a warning in the log. [HandlerAction.Disconnect] closes the connection while connected and abandons the
+     * attempt while connecting; while disconnected it only updates the state (a scheduled retry stays scheduled).
      */
     public suspend fun onInfo(message: Any, state: S): HandlerAction<S> = HandlerAction.Ok(state)
 

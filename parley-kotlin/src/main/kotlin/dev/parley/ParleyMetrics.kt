@@ -22,7 +22,8 @@ import kotlin.time.Duration
  * @property connection the number of the current or last connection (1 for the first), 0 before any; the same
  *   number as in [ConnectionState.Connected.connection] and the `[name#n]` prefix of log lines.
  * @property sendersWaiting senders suspended until the full send queue has room.
- * @property framesDropped frames from [ParleyClient.trySend] that were queued but could not be written.
+ * @property framesDropped frames from [ParleyClient.trySend] or [ParleyClient.enqueue] that were queued but could not
+ *   be written.
  * @property droppedPongs pongs not sent because the control queue was full (only the latest ping needs an answer).
  * @property sinceLastInbound time since the last frame of any kind arrived, or `null` if none has yet.
  * @property pendingCallbacks callbacks that returned [HandlerAction.Later] whose results are still outstanding (at

@@ -120,21 +120,22 @@ class LifecycleSpec :
             }
         }
 
-        test("stop() called from inside a handler callback does not deadlock") {
+        test("stop() called from inside a handler callback returns, and the client stops once the callback is done") {
             KtorTestServer().start().use { server ->
                 lateinit var client: ParleyClient
-                val stopping = CompletableDeferred<kotlinx.coroutines.Deferred<Unit>>()
+                val returned = CompletableDeferred<Unit>()
                 val handler =
                     RecordingHandler<Unit>(onReceived = { _, s ->
-                        // A handler must not wait for its own client to stop: that is its own coroutine. It can ask.
-                        stopping.complete(CoroutineScope(Dispatchers.Default).async { client.stop() })
+                        // Inline, on the client's own coroutine: stop() asks and returns, it cannot wait for itself.
+                        client.stop()
+                        returned.complete(Unit)
                         dev.parley.HandlerAction.Ok(s)
                     })
                 client = Parley.start(handler, Unit, parleyOptions { url = server.url() })
                 client.awaitConnected()
                 client.send(Frame.Text("stop please"))
-                withTimeout(5.seconds) { stopping.await().await() }
-                client.state.value shouldBe ConnectionState.Stopped(StopReason.Requested)
+                withTimeout(5.seconds) { returned.await() }
+                client.awaitStopped().reason shouldBe StopReason.Requested
             }
         }
 
@@ -149,6 +150,7 @@ class LifecycleSpec :
                 repeat(200) { cycle() } // warm up shared pools (Dispatchers.IO, the shared CIO engine)
                 val threadsBefore = Thread.activeCount()
                 val fdsBefore = openFileDescriptors()
+                val loggersBefore = loggerCount()
                 withTimeout(3.minutes) { repeat(1_000) { cycle() } }
                 // Sockets close asynchronously after stop(); allow the last few to settle, bounded.
                 withTimeout(10.seconds) {
@@ -157,6 +159,8 @@ class LifecycleSpec :
                 (openFileDescriptors() - fdsBefore) shouldBeLessThanOrEqual 10
                 // Dispatchers.IO is elastic (up to 64 threads), so allow it to breathe; a per-cycle leak would add 1,000.
                 (Thread.activeCount() - threadsBefore) shouldBeLessThanOrEqual 16
+                // One logger for every client: a logger per client would be kept by logback forever (+1,000 here).
+                (loggerCount() - loggersBefore) shouldBeLessThanOrEqual 0
                 // The server records a connection on its own thread, possibly after the client has already stopped it.
                 server.acceptedConnections.awaitCount(1_200).size shouldBe 1_200
             }
@@ -184,3 +188,7 @@ class LifecycleSpec :
     })
 
 private fun openFileDescriptors(): Int = File("/proc/self/fd").list()?.size ?: 0
+
+/** Loggers logback has created so far (it keeps every one for the life of the process). */
+private fun loggerCount(): Int =
+    (org.slf4j.LoggerFactory.getILoggerFactory() as ch.qos.logback.classic.LoggerContext).loggerList.size

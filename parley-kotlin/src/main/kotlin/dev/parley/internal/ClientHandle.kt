@@ -91,7 +91,8 @@ internal class ClientHandle(
     }
 
     override suspend fun enqueue(frame: Frame): Deferred<Unit> {
-        val out = Outbound(frame.toWire(), CompletableDeferred(), telemetry)
+        // Its sender does not wait for the write, so a failure is also counted and reported, as for trySend.
+        val out = Outbound(frame.toWire(), CompletableDeferred(), telemetry, detached = true)
         enqueue(out)
         return out.written!!
     }

@@ -29,6 +29,7 @@ import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineExceptionHandler
 import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
@@ -122,6 +123,7 @@ internal class ConnectionLoop<S> private constructor(
 
     private suspend fun run() {
         var failure: Throwable? = null
+        Liveness.loops.incrementAndGet()
         try {
             coroutineScope {
                 loopScope = this
@@ -136,6 +138,7 @@ internal class ConnectionLoop<S> private constructor(
             throw e
         } finally {
             failure = terminate()
+            Liveness.loops.decrementAndGet()
         }
         failure?.let { throw it }
     }
@@ -174,9 +177,14 @@ internal class ConnectionLoop<S> private constructor(
 
     /** The window of later results is full: read nothing more until the oldest completes, but let a stop through. */
     private suspend fun waitForOldestResult() {
-        val oldest = invoker.oldest ?: return
+        invoker.oldest?.let { awaitOrStop(it) }
+        invoker.settleReady()
+    }
+
+    /** Waits for [result]; a stop requested meanwhile is acted on at once (a result may never complete). */
+    private suspend fun awaitOrStop(result: Deferred<*>) {
         select {
-            oldest.onJoin { invoker.settleReady() }
+            result.onJoin {}
             shared.mailbox.registerIn(this, stopOnly = true) { onCommand(it) }
         }
     }
@@ -296,7 +304,7 @@ internal class ConnectionLoop<S> private constructor(
     private suspend fun fire(event: Event) {
         // Results of earlier callbacks are carried out before anything this event makes the client write or call;
         // a stop no longer waits for them.
-        if (event is Event.StopRequested) invoker.abandon() else invoker.settleAll()
+        if (event is Event.StopRequested) invoker.abandon() else invoker.settleAll(::awaitOrStop)
         val step = transition(phase, event, options.reconnect)
         if (step == null) {
             log.debug("{} ignored in {}", event, phase)
@@ -442,7 +450,7 @@ internal class ConnectionLoop<S> private constructor(
         shared.onConnectControl = live.controlQueue
         try {
             onHandlerAction { handler.onConnect(it) }
-            invoker.settleAll()
+            invoker.settleAll(::awaitOrStop)
         } finally {
             shared.onConnectControl = null
         }
@@ -478,12 +486,15 @@ internal class ConnectionLoop<S> private constructor(
     private suspend fun onHandlerAction(callback: suspend (S) -> HandlerAction<S>) {
         val action = invoker.call(callback) ?: return
         invoker.state = action.state
-        carryOut(action, connection)
+        carryOut(action, generation)
     }
 
-    /** Carries out [action], which answers an event of connection number [from]. */
+    /**
+     * Carries out [action], which answers an event of [from], the generation then current: a later result whose
+     * connection (or attempt, or time between them) has ended since is no longer current.
+     */
     private suspend fun carryOut(action: HandlerAction<S>, from: Long) {
-        val current = from == connection
+        val current = from == generation
         when (action) {
             is HandlerAction.Ok -> Unit
 
@@ -496,11 +507,13 @@ internal class ConnectionLoop<S> private constructor(
                 }
             }
 
+            // While down there is nothing to close: as in Elixir Parley, only the state changes (a scheduled retry
+            // stays scheduled).
             is HandlerAction.Disconnect ->
-                if (current) {
+                if (current && phase !is Phase.Disconnected) {
                     fire(Event.CloseRequested(PendingClose(action.closeCode, "", byHandler = true, action.reason)))
                 } else {
-                    log.debug("a later Disconnect for connection #{} ignored: that connection has ended", from)
+                    log.debug("a Disconnect action ignored: no connection or attempt it answers is open")
                 }
 
             is HandlerAction.Stop -> fire(Event.StopRequested(StopReason.ByHandler(action.reason)))

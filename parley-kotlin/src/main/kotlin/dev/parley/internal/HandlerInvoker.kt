@@ -17,7 +17,8 @@ import kotlinx.coroutines.ensureActive
  *
  * Later results are carried out by [carryOut], strictly in the order their callbacks returned, and each only once:
  * - [settleReady] carries out those that have completed, without waiting;
- * - [settleAll] waits for each in turn (the loop calls it before anything that writes in answer to a later event);
+ * - [settleAll] waits for each in turn (the loop calls it before anything that writes in answer to a later event),
+ *   letting a stop request through meanwhile;
  * - [abandon] forgets them when the client stops.
  */
 internal class HandlerInvoker<S>(
@@ -63,14 +64,20 @@ internal class HandlerInvoker<S>(
         while (!settling && pending.firstOrNull()?.result?.isCompleted == true) settle(removeOldest())
     }
 
-    suspend fun settleAll() {
+    /**
+     * Carries out every outstanding result in turn, waiting for each with [awaitOrStop], which returns when the result
+     * completes or once a stop request has been acted on (which [abandon]s the rest).
+     */
+    suspend fun settleAll(awaitOrStop: suspend (Deferred<*>) -> Unit) {
         if (settling || pending.isEmpty()) return
         settling = true
         try {
             while (pending.isNotEmpty()) {
-                pending.first().result.join()
-                val next = removeOldest()
-                settle(next)
+                val oldest = pending.first().result
+                if (!oldest.isCompleted) awaitOrStop(oldest)
+                // Abandoned meanwhile: the client is stopping.
+                if (pending.firstOrNull()?.result !== oldest || !oldest.isCompleted) return
+                settle(removeOldest())
             }
         } finally {
             settling = false

@@ -60,6 +60,7 @@ internal class LiveSession(
     private var reader: Job? = null
 
     fun start() {
+        Liveness.sessions.incrementAndGet()
         writer.start(scope)
         reader = scope.launch { readFrames() }
         heartbeat?.let { scheduleHeartbeat(it.start()) }
@@ -94,6 +95,7 @@ internal class LiveSession(
      * the machine; when the link is presumed dead ([abort]) the socket is dropped at once.
      */
     fun release(closeQueued: Boolean, abort: Boolean) {
+        letGo()
         reader?.cancel()
         heartbeatTimer?.cancel()
         if (abort || !closeQueued) {
@@ -111,8 +113,16 @@ internal class LiveSession(
         }
     }
 
+    /** Counted as let go at the first release or abort; what follows is bounded by [CLOSE_FLUSH_GRACE]. */
+    private val released = java.util.concurrent.atomic.AtomicBoolean()
+
+    private fun letGo() {
+        if (released.compareAndSet(false, true)) Liveness.sessions.decrementAndGet()
+    }
+
     /** Drops everything at once; for a client that is stopping. */
     fun abort() {
+        letGo()
         transport.abort()
         job.cancel()
         control.close()
