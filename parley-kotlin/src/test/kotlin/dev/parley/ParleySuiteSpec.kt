@@ -32,6 +32,7 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.withTimeoutOrNull
 import java.net.ConnectException
@@ -258,7 +259,10 @@ class ParleySuiteSpec :
                     client.disconnect()
                     handler.expect<Seen.Disconnected>().reason shouldBe
                         DisconnectReason.ClosedLocally(1000, "", acknowledged = true, peerCode = 1000, peerReason = "")
-                    client.state.value shouldBe
+                    // Once onDisconnect has answered (the handler saw the reason while it was still deciding).
+                    withTimeout(5.seconds) {
+                        client.state.first { it is ConnectionState.Disconnected && !it.awaitingDecision }
+                    } shouldBe
                         ConnectionState.Disconnected(DisconnectReason.ClosedLocally(1000, "", true, 1000, ""), null, 0)
                     server.closeFrames.awaitNext() shouldBe CloseFrameRecord(1000, "")
                 }

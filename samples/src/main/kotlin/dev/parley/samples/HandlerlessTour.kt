@@ -10,7 +10,12 @@ import kotlinx.coroutines.flow.take
 
 /** README's "Without a handler" tour, kept here so that the build proves it compiles. */
 internal suspend fun handlerlessTour() = coroutineScope {
-    val client = startParley(parleyOptions { url = "wss://example.com/feed"; reconnect() })
+    val client = startParley(
+        parleyOptions {
+            url = "wss://example.com/feed"
+            reconnect()
+        },
+    )
     client.state.first { it is ConnectionState.Connected }
     client.send(Frame.Text("""{"subscribe":"prices"}"""))
     client.incoming.take(10).collect { println(it) } // Frame.Text / Frame.Binary; pings and pongs are handled
