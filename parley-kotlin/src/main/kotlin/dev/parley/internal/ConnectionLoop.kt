@@ -153,7 +153,7 @@ internal class ConnectionLoop<S> private constructor(
     }
 
     private suspend fun receiveOne() {
-        invoker.settleReady()
+        if (invoker.hasCompletedResult) invoker.settleReady()
         if (invoker.isFull) return waitForOldestResult()
         // Fast path without a select (which costs more than handling a small frame): a caller's command first, so a
         // flood of inbound frames cannot starve it, then the helpers' next report.
@@ -486,7 +486,8 @@ internal class ConnectionLoop<S> private constructor(
     private suspend fun onHandlerAction(callback: suspend (S) -> HandlerAction<S>) {
         val action = invoker.call(callback) ?: return
         invoker.state = action.state
-        carryOut(action, generation)
+        // The common answer, without a call that costs a continuation per message.
+        if (action !is HandlerAction.Ok) carryOut(action, generation)
     }
 
     /**

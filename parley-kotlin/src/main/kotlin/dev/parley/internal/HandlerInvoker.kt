@@ -43,6 +43,9 @@ internal class HandlerInvoker<S>(
 
     val isFull: Boolean get() = pending.size >= maxPending
 
+    /** Whether the oldest outstanding result has completed, so [settleReady] has something to do. */
+    val hasCompletedResult: Boolean get() = pending.firstOrNull()?.result?.isCompleted == true
+
     /** The oldest outstanding result, for the loop to wake up on when it completes; `null` if none. */
     val oldest: Deferred<*>? get() = pending.firstOrNull()?.result
 

@@ -45,7 +45,9 @@ internal class LiveSession(
     clock: Clock,
 ) {
     private val job = Job()
-    private val scope = CoroutineScope(loopContext.minusKey(Job) + job)
+    // Without the loop's marker: the reader and writer never call the client's API, and the marker's thread-local
+    // bookkeeping on every resumption would tax the per-frame path for nothing.
+    private val scope = CoroutineScope(loopContext.minusKey(Job).minusKey(LoopMarker) + job)
 
     /** Pongs, pushes, pings and close frames: written ahead of user frames. */
     private val control = Channel<Outbound>(options.sendQueueCapacity)
