@@ -26,8 +26,8 @@ import kotlin.time.Duration
  *   be written.
  * @property droppedPongs pongs not sent because the control queue was full (only the latest ping needs an answer).
  * @property sinceLastInbound time since the last frame of any kind arrived, or `null` if none has yet.
- * @property pendingCallbacks callbacks that returned [HandlerAction.Later] whose results are still outstanding (at
- *   [ParleyOptions.maxPendingCallbacks] the client stops reading).
+ * @property pendingCallbacks callbacks that returned [HandlerAction.Later] whose results have not completed yet (the
+ *   client stops reading when [ParleyOptions.maxPendingCallbacks] results are held, completed or not).
  */
 public data class ParleyMetrics(
     val state: ConnectionState,

@@ -1,6 +1,5 @@
 package dev.parley.internal
 
-import dev.parley.ClientStoppedException
 import dev.parley.ConnectFailedException
 import dev.parley.ConnectionClosedException
 import dev.parley.ConnectionState
@@ -24,7 +23,6 @@ import dev.parley.internal.transport.Transport
 import dev.parley.internal.transport.WireFrame
 import dev.parley.withoutQuery
 import kotlinx.coroutines.CancellationException
-import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineExceptionHandler
 import kotlinx.coroutines.CoroutineName
@@ -43,27 +41,12 @@ import java.time.Instant
 import kotlin.random.Random
 import kotlin.time.Duration
 
-/** What reaches the loop from its helpers: table events, and inputs it handles itself (before or instead of the table). */
-internal sealed interface LoopInput
-
-/** Inbound traffic, read and validated by the session's reader; never reaches the table directly. */
-internal class InboundEvent(
-    val inbound: Inbound,
-    /** [Clock.nanos] when the frame was read. */
-    val receivedAtNanos: Long,
-) : LoopInput
-
-/** An input from a helper, stamped with the generation of the connection or attempt it belongs to. */
-internal class Tagged(
-    val generation: Long,
-    val input: LoopInput,
-)
-
 /**
  * The one coroutine that owns a client's connection: it takes one input at a time (a caller's command, a helper's
  * report), runs it through the [transition] table, executes the effects, and publishes the state. Everything mutable
- * here is touched only by that coroutine. Its parts: [Mailbox] and [SendQueue] (callers in), [launchAttempt] (opening
- * a connection), [LiveSession] (one open connection), [HandlerInvoker] (the user's callbacks).
+ * here is touched only by that coroutine. Its parts: [Mailbox] and [SendQueue] (callers in), [Waiters] (callers waiting
+ * for an answer), [launchAttempt] (opening a connection), [LiveSession] (one open connection), [HandlerInvoker] (the
+ * user's callbacks).
  */
 internal class ConnectionLoop<S> private constructor(
     private val handler: ParleyHandler<S>,
@@ -77,9 +60,13 @@ internal class ConnectionLoop<S> private constructor(
     private val log = shared.log
     private val telemetry = shared.telemetry
     private val invoker =
-        HandlerInvoker(initialState, options.maxPendingCallbacks, ::handlerFailed, ::carryOut) {
-            telemetry.pendingCallbacks = it
-        }
+        HandlerInvoker(
+            initialState,
+            options.maxPendingCallbacks,
+            ::handlerFailed,
+            ::carryOut,
+            telemetry.pendingCallbacks,
+        )
 
     /**
      * Reports from the loop's helpers. Each helper sends a handful at most and then ends or waits on the loop, so the
@@ -112,8 +99,7 @@ internal class ConnectionLoop<S> private constructor(
     /** The timer of the current phase (retry, stable or close), or `null`. */
     private var timer: Job? = null
 
-    private val connectWaiters = mutableListOf<CompletableDeferred<Unit>>()
-    private val disconnectWaiters = mutableListOf<CompletableDeferred<Unit>>()
+    private val waiters = Waiters()
 
     /** The loop's own scope: attempts and timers are its children and die with it. */
     private lateinit var loopScope: CoroutineScope
@@ -161,7 +147,6 @@ internal class ConnectionLoop<S> private constructor(
         events.tryReceive().getOrNull()?.let { return onTagged(it) }
         shared.mailbox.poll(othersFirst = false)?.let { return onCommand(it) }
         val draining = phase is Phase.Disconnected || phase is Phase.Closing
-        val oldest = invoker.oldest
         select {
             shared.mailbox.registerIn(this, stopOnly = false) { onCommand(it) }
             events.onReceive { onTagged(it) }
@@ -171,7 +156,7 @@ internal class ConnectionLoop<S> private constructor(
                     it.fail(if (phase is Phase.Closing) ConnectionClosedException(null) else NotConnectedException())
                 }
             }
-            if (oldest != null) oldest.onJoin { invoker.settleReady() }
+            invoker.wake.onReceive { invoker.settleReady() }
         }
     }
 
@@ -210,10 +195,10 @@ internal class ConnectionLoop<S> private constructor(
             is Command.Connect -> onConnectCommand(command)
 
             is Command.Disconnect -> {
-                disconnectWaiters += command.reply
+                waiters.awaitDisconnected(command.reply)
                 fire(Event.CloseRequested(command.close))
                 // Down already (or the attempt was abandoned): the caller need not wait for a handshake.
-                if (phase !is Phase.Connected && phase !is Phase.Closing) completeDisconnectWaiters()
+                if (phase !is Phase.Connected && phase !is Phase.Closing) waiters.disconnected()
             }
 
             is Command.Stop ->
@@ -224,15 +209,12 @@ internal class ConnectionLoop<S> private constructor(
     }
 
     private suspend fun onConnectCommand(command: Command.Connect) {
-        val joined = command.joinAttempt
+        val joined =
+            command.joinAttempt?.let { joinedAttemptOutcome(it, attempts, connectedAttempt, phase is Phase.Connecting) }
         when {
-            phase is Phase.Connected -> command.reply.complete(Unit)
+            phase is Phase.Connected || joined == true -> command.reply.complete(Unit)
 
-            // The attempt the caller saw running has connected since (and may have ended already): that is its answer.
-            joined != null && connectedAttempt >= joined -> command.reply.complete(Unit)
-
-            // It ended without connecting: so did the caller's connect().
-            joined != null && (joined < attempts || phase !is Phase.Connecting) ->
+            joined == false ->
                 command.reply.completeExceptionally(
                     ConnectFailedException(
                         shared.lastReason ?: DisconnectReason.ConnectFailed(IllegalStateException()),
@@ -240,7 +222,7 @@ internal class ConnectionLoop<S> private constructor(
                 )
 
             else -> {
-                connectWaiters += command.reply
+                waiters.awaitConnected(command.reply)
                 fire(Event.ConnectRequested)
             }
         }
@@ -351,11 +333,7 @@ internal class ConnectionLoop<S> private constructor(
 
             is Effect.CallOnDisconnect -> callOnDisconnect(effect)
 
-            is Effect.FailConnectWaiters -> {
-                val failed = ConnectFailedException(effect.reason)
-                connectWaiters.forEach { it.completeExceptionally(failed) }
-                connectWaiters.clear()
-            }
+            is Effect.FailConnectWaiters -> waiters.connectFailed(effect.reason)
 
             is Effect.SendClose ->
                 closeQueued = session?.offerControl(closeFrame(effect.code, effect.reason)) == true
@@ -456,15 +434,14 @@ internal class ConnectionLoop<S> private constructor(
         }
         if (phase is Phase.Connected) {
             live.writer.openForUserFrames()
-            connectWaiters.forEach { it.complete(Unit) }
-            connectWaiters.clear()
+            waiters.connected()
         }
     }
 
     private suspend fun callOnDisconnect(effect: Effect.CallOnDisconnect) {
         log.info("disconnected: {}", effect.reason)
         telemetry.emit(ParleyEvent.Disconnected(effect.reason))
-        completeDisconnectWaiters()
+        waiters.disconnected()
         val decision = invoker.call { handler.onDisconnect(effect.reason, it) } ?: return
         invoker.state = decision.state
         val kind =
@@ -475,11 +452,6 @@ internal class ConnectionLoop<S> private constructor(
                 is DisconnectDecision.Stop -> Decision.Stop(decision.reason)
             }
         fire(Event.Decided(kind, effect.userClosed, effect.reason))
-    }
-
-    private fun completeDisconnectWaiters() {
-        disconnectWaiters.forEach { it.complete(Unit) }
-        disconnectWaiters.clear()
     }
 
     /** Runs a handler callback that returns an action, and carries the action out (or holds it, if it is Later). */
@@ -583,10 +555,7 @@ internal class ConnectionLoop<S> private constructor(
         shared.sendQueue.close()
         events.cancel()
         transport.close()
-        val stopped = ClientStoppedException(reason)
-        connectWaiters.forEach { it.completeExceptionally(stopped) }
-        connectWaiters.clear()
-        completeDisconnectWaiters()
+        waiters.stopped(reason)
         telemetry.stateChanged()
         shared.state.value = ConnectionState.Stopped(reason)
         telemetry.emit(ParleyEvent.Stopped(reason))

@@ -4,8 +4,10 @@ import dev.parley.HandlerAction
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.ExperimentalCoroutinesApi
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.ensureActive
+import java.util.concurrent.atomic.AtomicInteger
 
 /**
  * Calls the handler for the loop, one callback at a time, and keeps the window of results that callbacks finish
@@ -26,8 +28,8 @@ internal class HandlerInvoker<S>(
     private val maxPending: Int,
     private val onFailure: suspend (Throwable) -> Unit,
     private val carryOut: suspend (HandlerAction<S>, connection: Long) -> Unit,
-    /** Told the number of outstanding later results whenever it changes (for metrics). */
-    private val pendingChanged: (Int) -> Unit = {},
+    /** Counts results not completed yet (for metrics): up when held, down as each completes, on any thread. */
+    private val outstanding: AtomicInteger = AtomicInteger(),
 ) {
     var state: S = initialState
 
@@ -42,6 +44,17 @@ internal class HandlerInvoker<S>(
     private var settling = false
 
     val isFull: Boolean get() = pending.size >= maxPending
+
+    /**
+     * Signalled when a result completes that the loop should carry out soon: one with something to do (a failure, or
+     * any action but Ok), or any result while such a one waits behind it. A result that completes with Ok wakes nobody:
+     * it only frees its place in the window, which the loop notices on its next turn (or at once when the window is
+     * full). That keeps a callback that replies nothing from costing a wake-up of the client's thread per message.
+     */
+    val wake = Channel<Unit>(Channel.CONFLATED)
+
+    /** Completed results with something to do and not carried out yet (may read one low for a moment; see [hold]). */
+    private val urgentWaiting = AtomicInteger()
 
     /** Whether the oldest outstanding result has completed, so [settleReady] has something to do. */
     val hasCompletedResult: Boolean get() = pending.firstOrNull()?.result?.isCompleted == true
@@ -60,8 +73,18 @@ internal class HandlerInvoker<S>(
     /** Holds [result], answering a callback of [connection]; the loop makes room first (see [isFull]). */
     fun hold(result: Deferred<HandlerAction<S>>, connection: Long) {
         pending.addLast(Pending(result, connection))
-        pendingChanged(pending.size)
+        outstanding.incrementAndGet()
+        result.invokeOnCompletion {
+            outstanding.decrementAndGet()
+            val urgent = isUrgent(result)
+            if (urgent) urgentWaiting.incrementAndGet()
+            if (urgent || urgentWaiting.get() > 0) wake.trySend(Unit)
+        }
     }
+
+    @OptIn(ExperimentalCoroutinesApi::class)
+    private fun isUrgent(done: Deferred<*>): Boolean =
+        done.getCompletionExceptionOrNull() != null || done.getCompleted() !is HandlerAction.Ok<*>
 
     suspend fun settleReady() {
         while (!settling && pending.firstOrNull()?.result?.isCompleted == true) settle(removeOldest())
@@ -89,15 +112,17 @@ internal class HandlerInvoker<S>(
 
     fun abandon() {
         pending.clear()
-        pendingChanged(0)
     }
 
-    private fun removeOldest(): Pending<*> = pending.removeFirst().also { pendingChanged(pending.size) }
+    private fun removeOldest(): Pending<*> = pending.removeFirst()
 
     @OptIn(ExperimentalCoroutinesApi::class)
     @Suppress("UNCHECKED_CAST")
     private suspend fun settle(done: Pending<*>) {
         val result = done.result as Deferred<HandlerAction<S>>
+        // Settled before its completion handler may have run: the count then dips below zero for a moment, which
+        // at worst causes one needless wake-up.
+        if (isUrgent(result)) urgentWaiting.decrementAndGet()
         // The very exception the result failed with (await() could hand on a recovered copy).
         val failure = result.getCompletionExceptionOrNull()
         if (failure != null) onFailure(failure) else carryOut(result.getCompleted(), done.connection)

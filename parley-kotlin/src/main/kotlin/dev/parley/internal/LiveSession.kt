@@ -45,6 +45,7 @@ internal class LiveSession(
     clock: Clock,
 ) {
     private val job = Job()
+
     // Without the loop's marker: the reader and writer never call the client's API, and the marker's thread-local
     // bookkeeping on every resumption would tax the per-frame path for nothing.
     private val scope = CoroutineScope(loopContext.minusKey(Job).minusKey(LoopMarker) + job)

@@ -62,24 +62,41 @@ internal class Mailbox(
     private var stoppedFor: StopReason? = null
     private val infos = Channel<Command.Info>(infoCapacity)
 
+    /**
+     * Rung after anything is put in a lane, so the idle loop waits on one channel rather than on every lane (each
+     * clause of a select costs the loop on every wait). A ring nobody answers stays until the next wait: at worst one
+     * needless look at the lanes.
+     */
+    private val doorbell = Channel<Unit>(Channel.CONFLATED)
+
     /** Alternates between told messages and the loop's other inputs, so neither starves the other. */
     private var infoTurn = false
 
     fun requestStop(abort: Boolean): Boolean {
         // An abort must win over a graceful stop already queued, and never the other way round.
-        if (!abort && stops.tryReceive().getOrNull()?.abort == true) return stops.trySend(Command.Stop(true)).isSuccess
-        return stops.trySend(Command.Stop(abort)).isSuccess
+        val asked =
+            if (!abort && stops.tryReceive().getOrNull()?.abort == true) {
+                stops.trySend(Command.Stop(true)).isSuccess
+            } else {
+                stops.trySend(Command.Stop(abort)).isSuccess
+            }
+        return asked.also { ring() }
     }
 
     /** Queues a connect or disconnect request, waiting for room; throws ClosedSendChannelException once stopped. */
     suspend fun request(command: Command) {
         requests.send(command)
+        ring()
     }
 
     /** Queues a request without waiting; `false` if the lane is full or closed. */
-    fun tryRequest(command: Command): Boolean = requests.trySend(command).isSuccess
+    fun tryRequest(command: Command): Boolean = requests.trySend(command).isSuccess.also { if (it) ring() }
 
-    fun tell(message: Any): Boolean = infos.trySend(Command.Info(message)).isSuccess
+    fun tell(message: Any): Boolean = infos.trySend(Command.Info(message)).isSuccess.also { if (it) ring() }
+
+    private fun ring() {
+        doorbell.trySend(Unit)
+    }
 
     /** The next command to act on, without waiting: a stop first, then requests, then (every other time) a message. */
     fun poll(othersFirst: Boolean): Command? {
@@ -93,13 +110,16 @@ internal class Mailbox(
         return infos.tryReceive().getOrNull()
     }
 
-    /** For the loop's select: the lanes, most urgent first; with [stopOnly], just the stop request. */
-    fun <R> registerIn(select: SelectBuilder<R>, stopOnly: Boolean, onCommand: suspend (Command) -> R) {
+    /**
+     * For the loop's select: wakes when a command may be waiting and hands over the most urgent one, if any is still
+     * there; with [stopOnly], only for a stop request.
+     */
+    fun registerIn(select: SelectBuilder<Unit>, stopOnly: Boolean, onCommand: suspend (Command) -> Unit) {
         select.apply {
-            stops.onReceive { onCommand(it) }
-            if (!stopOnly) {
-                requests.onReceive { onCommand(it) }
-                infos.onReceive { onCommand(it) }
+            if (stopOnly) {
+                stops.onReceive { onCommand(it) }
+            } else {
+                doorbell.onReceive { poll(othersFirst = false)?.let { onCommand(it) } }
             }
         }
     }
@@ -114,6 +134,7 @@ internal class Mailbox(
         stops.cancel()
         requests.cancel()
         infos.cancel()
+        doorbell.cancel()
     }
 
     private companion object {

@@ -58,8 +58,7 @@ internal class Telemetry(
     val framesDropped = AtomicLong()
 
     /** Callbacks that returned [dev.parley.HandlerAction.Later] and whose results are still outstanding. */
-    @Volatile
-    var pendingCallbacks: Int = 0
+    val pendingCallbacks = AtomicInteger()
 
     /** The number of the current or last connection (1 for the first), 0 before any. */
     @Volatile
@@ -160,7 +159,7 @@ internal class Telemetry(
             sendersWaiting = sendersWaiting.get().coerceAtLeast(0),
             framesDropped = framesDropped.get(),
             droppedPongs = droppedPongs.get(),
-            pendingCallbacks = pendingCallbacks,
+            pendingCallbacks = pendingCallbacks.get().coerceAtLeast(0),
             sinceLastInbound = (clock.nanos() - lastInboundNanos).coerceAtLeast(0).nanoseconds.takeIf { receivedAny },
         )
 

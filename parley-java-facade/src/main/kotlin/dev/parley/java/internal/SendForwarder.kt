@@ -9,23 +9,25 @@ import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.launch
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.Executor
-import java.util.concurrent.locks.ReentrantLock
-import kotlin.concurrent.withLock
+import java.util.concurrent.Semaphore
+import java.util.concurrent.atomic.AtomicInteger
 
 /**
  * Java sends into the core's send queue, in order, with every future completed exactly once on [completions].
  *
  * While the core's queue has room a send is queued at once (`trySend`). When it is full and the overflow is
- * [SendOverflow.SUSPEND], the send waits in [backlog], and one coroutine at a time moves the backlog into the core,
- * suspending for room, in order. A send that finds a backlog goes behind it even if the core has room again, so sends
- * from one thread are never reordered.
+ * [SendOverflow.SUSPEND], the send joins a waiting [line], and one coroutine at a time moves the line into the core,
+ * suspending for room, in order. A send that finds others waiting goes behind them even if the core has room again,
+ * so sends from one thread are never reordered.
  *
- * The backlog is as long as the queue. When it is full too, the sending thread waits for room, as Java's blocking
- * queues do — which is what SUSPEND asks for — except on a callback thread, where waiting could hold up the client
- * itself: there the send fails at once with `SendQueueFullException`.
+ * The line is as long as the queue ([room] counts its free places). When it is full too, the sending thread waits for
+ * room, as Java's blocking queues do — which is what SUSPEND asks for — except on a callback thread, where waiting
+ * could hold up the client itself: there the send fails at once with `SendQueueFullException`. Nothing here takes a
+ * lock the client's own thread could block on: the mover runs on that thread, so it only ever does atomic updates.
  */
 internal class SendForwarder(
     private val client: ParleyClient,
@@ -39,63 +41,55 @@ internal class SendForwarder(
         val future: CompletableFuture<Void?>,
     )
 
-    private val lock = ReentrantLock()
+    /** Bounded by [room]; unlimited only so that adding to it never waits or fails. */
+    private val line = Channel<Waiting>(Channel.UNLIMITED)
+    private val room = Semaphore(capacity)
 
-    /** Signalled whenever the backlog shrinks. */
-    private val room = lock.newCondition()
-
-    /** Sends waiting for room, oldest first; the head is the one being moved. Guarded by [lock]. */
-    private val backlog = ArrayDeque<Waiting>()
+    /** Sends in the line, including the one being moved; the send that raises it from 0 starts the mover. */
+    private val waiting = AtomicInteger()
 
     fun send(frame: Frame): CompletableFuture<Void?> {
         val future = CompletableFuture<Void?>()
-        lock.withLock {
-            while (backlog.size >= capacity && !SerialExecutor.isRunningTask) {
-                try {
-                    room.await()
-                } catch (e: InterruptedException) {
-                    Thread.currentThread().interrupt()
-                    return future.also { it.completeExceptionally(SendQueueFullException(capacity)) }
-                }
-            }
-            if (backlog.isEmpty()) {
-                when (val result = client.trySend(frame)) {
-                    is SendResult.Enqueued -> return future.completedBy(result.written)
+        if (waiting.get() == 0) {
+            when (val result = client.trySend(frame)) {
+                is SendResult.Enqueued -> return future.completedBy(result.written)
 
-                    is SendResult.Rejected ->
-                        if (result.cause !is SendQueueFullException || overflow == SendOverflow.FAIL) {
-                            return future.also { it.completeExceptionally(result.cause) }
-                        }
-                }
+                is SendResult.Rejected ->
+                    if (result.cause !is SendQueueFullException || overflow == SendOverflow.FAIL) {
+                        return future.also { it.completeExceptionally(result.cause) }
+                    }
             }
-            if (backlog.size >= capacity) {
+        }
+        if (!room.tryAcquire()) {
+            if (SerialExecutor.isRunningTask) {
                 return future.also { it.completeExceptionally(SendQueueFullException(capacity)) }
             }
-            backlog.addLast(Waiting(frame, future))
-            if (backlog.size > 1) return future
+            try {
+                room.acquire()
+            } catch (e: InterruptedException) {
+                Thread.currentThread().interrupt()
+                return future.also { it.completeExceptionally(SendQueueFullException(capacity)) }
+            }
         }
-        // This send started the backlog: move it, and whatever joins it meanwhile, on the caller's thread until the
-        // queue is full, then wherever the core resumes it. (Unconfined: no hop just to call enqueue.)
-        scope.launch(Dispatchers.Unconfined, CoroutineStart.UNDISPATCHED) { moveBacklog() }
+        val first = waiting.getAndIncrement() == 0
+        line.trySend(Waiting(frame, future))
+        // On the caller's thread until the queue is full, then wherever the core resumes it (Unconfined: no hop).
+        if (first) scope.launch(Dispatchers.Unconfined, CoroutineStart.UNDISPATCHED) { moveLine() }
         return future
     }
 
-    private suspend fun moveBacklog() {
-        while (true) {
-            val head = lock.withLock { backlog.first() }
+    private suspend fun moveLine() {
+        do {
+            val next = line.receive()
             try {
-                head.future.completedBy(client.enqueue(head.frame))
+                next.future.completedBy(client.enqueue(next.frame))
             } catch (e: Throwable) {
                 // The client stopped or disconnected: this send failed, and the ones behind it are tried in turn (each
                 // fails at once the same way, or is queued if the client is connecting again).
-                completions.execute { head.future.completeExceptionally(e) }
+                completions.execute { next.future.completeExceptionally(e) }
             }
-            lock.withLock {
-                backlog.removeFirst()
-                room.signalAll()
-                if (backlog.isEmpty()) return
-            }
-        }
+            room.release()
+        } while (waiting.decrementAndGet() > 0)
     }
 
     /** Completes this future as [written] completes, on [completions] (never on the client's own thread). */
