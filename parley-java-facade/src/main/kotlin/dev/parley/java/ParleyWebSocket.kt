@@ -18,6 +18,7 @@ import dev.parley.ReconnectPolicy
 import dev.parley.RetriesExhaustedException
 import dev.parley.SendOverflow
 import dev.parley.StopReason
+import dev.parley.java.internal.CallbackFuture
 import dev.parley.java.internal.ListenerHandler
 import dev.parley.java.internal.SendForwarder
 import dev.parley.java.internal.SerialExecutor
@@ -57,8 +58,9 @@ import kotlin.time.toKotlinDuration
  * }
  * ```
  *
- * Every method may be called from any thread, including from inside listener callbacks. Futures complete on the
- * callback executor (never on the client's own thread, so a slow `thenRun` cannot stall the connection), exceptionally
+ * Every method may be called from any thread, including from inside listener callbacks. A future's dependents
+ * (`thenRun`, `whenComplete`, …) run on the callback executor, never on the client's own thread, so a slow one cannot
+ * stall the connection. Futures complete exceptionally
  * with the Kotlin API's typed exceptions (all `java.io.IOException`s): `NotConnectedException`,
  * `SendQueueFullException`, `ConnectionClosedException`, `ClientStoppedException`, `ConnectFailedException`. Sends
  * from one thread are written in the order they were made. Cancelling a send's future does not withdraw the frame.
@@ -76,7 +78,7 @@ public class ParleyWebSocket private constructor(
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
     private val callbacks = SerialExecutor(callbackExecutor)
 
-    /** Completes user futures in order, on the callback executor but apart from the listener's callbacks. */
+    /** Runs the dependents of user futures in order, on the callback executor but apart from the listener's callbacks. */
     private val completions = SerialExecutor(callbackExecutor)
 
     @Volatile
@@ -205,17 +207,15 @@ public class ParleyWebSocket private constructor(
      * that attempt, and a `disconnect()` after `sendText` closes behind the frame.
      */
     private fun answer(block: suspend () -> Unit): CompletableFuture<Void?> {
-        val future = CompletableFuture<Void?>()
+        val future = CallbackFuture<Void?>(completions)
         scope.launch(start = CoroutineStart.UNDISPATCHED) {
             val failure = runCatching { block() }.exceptionOrNull()
-            completions.execute {
-                if (failure == null) future.complete(null) else future.completeExceptionally(failure)
-            }
+            if (failure == null) future.complete(null) else future.completeExceptionally(failure)
         }
         return future
     }
 
-    private fun failed(e: Throwable) = CompletableFuture<Void?>().also { it.completeExceptionally(e) }
+    private fun failed(e: Throwable) = CallbackFuture<Void?>(completions).also { it.completeExceptionally(e) }
 
     @Synchronized
     private fun start(): Started {

@@ -5,6 +5,7 @@ import dev.parley.StopReason
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.selects.SelectBuilder
+import java.util.concurrent.atomic.AtomicInteger
 
 /** A request from a caller to the connection loop. Each one that carries a reply is answered exactly once. */
 internal sealed class Command {
@@ -94,21 +95,28 @@ internal class Mailbox(
 
     fun tell(message: Any): Boolean = infos.trySend(Command.Info(message)).isSuccess.also { if (it) ring() }
 
+    /** Commands put in a lane and not taken yet, so the loop's every turn costs one read when there are none. */
+    private val queued = AtomicInteger()
+
     private fun ring() {
+        queued.incrementAndGet()
         doorbell.trySend(Unit)
     }
 
     /** The next command to act on, without waiting: a stop first, then requests, then (every other time) a message. */
     fun poll(othersFirst: Boolean): Command? {
-        stops.tryReceive().getOrNull()?.let { return it }
-        requests.tryReceive().getOrNull()?.let { return it }
+        if (queued.get() <= 0) return null
+        stops.tryReceive().getOrNull()?.let { return taken(it) }
+        requests.tryReceive().getOrNull()?.let { return taken(it) }
         if (othersFirst && !infoTurn) {
             infoTurn = true
             return null
         }
         infoTurn = false
-        return infos.tryReceive().getOrNull()
+        return infos.tryReceive().getOrNull()?.let { taken(it) }
     }
+
+    private fun taken(command: Command): Command = command.also { queued.decrementAndGet() }
 
     /**
      * For the loop's select: wakes when a command may be waiting and hands over the most urgent one, if any is still
@@ -117,7 +125,7 @@ internal class Mailbox(
     fun registerIn(select: SelectBuilder<Unit>, stopOnly: Boolean, onCommand: suspend (Command) -> Unit) {
         select.apply {
             if (stopOnly) {
-                stops.onReceive { onCommand(it) }
+                stops.onReceive { onCommand(taken(it)) }
             } else {
                 doorbell.onReceive { poll(othersFirst = false)?.let { onCommand(it) } }
             }

@@ -101,7 +101,9 @@ internal class ListenerHandler(
 private class CollectingReply : Reply {
     @Volatile
     var valid = true
-    private val frames = ArrayList<Frame>(2)
+
+    /** Made on the first reply: most callbacks reply nothing. */
+    private var frames: ArrayList<Frame>? = null
     private var ending: HandlerAction<Unit>? = null
 
     override fun sendText(text: String): Reply = push(Frame.Text(text))
@@ -124,17 +126,18 @@ private class CollectingReply : Reply {
     }
 
     /** The core action: the ending if any (it replaces replied frames), else the frames, else nothing. */
-    fun action(): HandlerAction<Unit> = ending
-        ?: if (frames.isEmpty()) HandlerAction.Ok(Unit) else HandlerAction.Push(frames.toList(), Unit)
+    fun action(): HandlerAction<Unit> = ending ?: frames?.let { HandlerAction.Push(it, Unit) } ?: OK
 
     private fun push(frame: Frame): Reply {
         checkValid()
-        frames += frame
+        (frames ?: ArrayList<Frame>(2).also { frames = it }) += frame
         return this
     }
 
     private fun checkValid() = check(valid) { "a Reply is only valid during the callback that received it" }
 }
+
+private val OK = HandlerAction.Ok(Unit)
 
 /** The buffer's remaining bytes, copied without moving the caller's position. */
 internal fun ByteBuffer.copyRemaining(): ByteArray = ByteArray(remaining()).also { duplicate().get(it) }

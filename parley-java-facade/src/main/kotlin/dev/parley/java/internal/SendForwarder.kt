@@ -17,7 +17,8 @@ import java.util.concurrent.Semaphore
 import java.util.concurrent.atomic.AtomicInteger
 
 /**
- * Java sends into the core's send queue, in order, with every future completed exactly once on [completions].
+ * Java sends into the core's send queue, in order, with every future completed exactly once, its dependents on
+ * [completions] (see [CallbackFuture]).
  *
  * While the core's queue has room a send is queued at once (`trySend`). When it is full and the overflow is
  * [SendOverflow.SUSPEND], the send joins a waiting [line], and one coroutine at a time moves the line into the core,
@@ -49,7 +50,7 @@ internal class SendForwarder(
     private val waiting = AtomicInteger()
 
     fun send(frame: Frame): CompletableFuture<Void?> {
-        val future = CompletableFuture<Void?>()
+        val future = CallbackFuture<Void?>(completions)
         if (waiting.get() == 0) {
             when (val result = client.trySend(frame)) {
                 is SendResult.Enqueued -> return future.completedBy(result.written)
@@ -86,17 +87,15 @@ internal class SendForwarder(
             } catch (e: Throwable) {
                 // The client stopped or disconnected: this send failed, and the ones behind it are tried in turn (each
                 // fails at once the same way, or is queued if the client is connecting again).
-                completions.execute { next.future.completeExceptionally(e) }
+                next.future.completeExceptionally(e)
             }
             room.release()
         } while (waiting.decrementAndGet() > 0)
     }
 
-    /** Completes this future as [written] completes, on [completions] (never on the client's own thread). */
+    /** Completes this future as [written] completes; its dependents run on [completions] whoever completes it. */
     private fun CompletableFuture<Void?>.completedBy(written: Deferred<Unit>): CompletableFuture<Void?> {
-        written.invokeOnCompletion { cause ->
-            completions.execute { if (cause == null) complete(null) else completeExceptionally(cause) }
-        }
+        written.invokeOnCompletion { cause -> if (cause == null) complete(null) else completeExceptionally(cause) }
         return this
     }
 }

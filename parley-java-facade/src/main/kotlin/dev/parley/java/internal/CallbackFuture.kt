@@ -1,0 +1,65 @@
+package dev.parley.java.internal
+
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.CompletionStage
+import java.util.concurrent.Executor
+import java.util.function.BiConsumer
+import java.util.function.BiFunction
+import java.util.function.Consumer
+import java.util.function.Function
+
+/**
+ * A future whose dependents always run on [executor], however it completes: `thenRun`, `whenComplete` and the other
+ * non-async stages behave as their `…Async(…, executor)` twins, and so do the stages built from them.
+ *
+ * The facade completes its futures where the outcome is known — usually the client's own thread, as a frame is
+ * written — which costs nothing when nobody listens. A dependent, though, must never run there (a slow or blocking
+ * one would stall the connection), and a plain CompletableFuture runs it on whichever thread completes it.
+ */
+internal class CallbackFuture<T>(
+    private val executor: Executor,
+) : CompletableFuture<T>() {
+    override fun <U> newIncompleteFuture(): CompletableFuture<U> = CallbackFuture(executor)
+
+    override fun defaultExecutor(): Executor = executor
+
+    override fun <U> thenApply(fn: Function<in T, out U>): CompletableFuture<U> = thenApplyAsync(fn, executor)
+
+    override fun thenAccept(action: Consumer<in T>): CompletableFuture<Void> = thenAcceptAsync(action, executor)
+
+    override fun thenRun(action: Runnable): CompletableFuture<Void> = thenRunAsync(action, executor)
+
+    override fun <U, V> thenCombine(
+        other: CompletionStage<out U>,
+        fn: BiFunction<in T, in U, out V>,
+    ): CompletableFuture<V> = thenCombineAsync(other, fn, executor)
+
+    override fun <U> thenAcceptBoth(
+        other: CompletionStage<out U>,
+        action: BiConsumer<in T, in U>,
+    ): CompletableFuture<Void> = thenAcceptBothAsync(other, action, executor)
+
+    override fun runAfterBoth(other: CompletionStage<*>, action: Runnable): CompletableFuture<Void> =
+        runAfterBothAsync(other, action, executor)
+
+    override fun <U> applyToEither(other: CompletionStage<out T>, fn: Function<in T, U>): CompletableFuture<U> =
+        applyToEitherAsync(other, fn, executor)
+
+    override fun acceptEither(other: CompletionStage<out T>, action: Consumer<in T>): CompletableFuture<Void> =
+        acceptEitherAsync(other, action, executor)
+
+    override fun runAfterEither(other: CompletionStage<*>, action: Runnable): CompletableFuture<Void> =
+        runAfterEitherAsync(other, action, executor)
+
+    override fun <U> thenCompose(fn: Function<in T, out CompletionStage<U>>): CompletableFuture<U> =
+        thenComposeAsync(fn, executor)
+
+    override fun whenComplete(action: BiConsumer<in T?, in Throwable?>): CompletableFuture<T> =
+        whenCompleteAsync(action, executor)
+
+    override fun <U> handle(fn: BiFunction<in T?, Throwable?, out U>): CompletableFuture<U> = handleAsync(fn, executor)
+
+    // exceptionallyAsync only exists from Java 12 on; this is its equivalent for Java 11 and Android.
+    override fun exceptionally(fn: Function<Throwable, out T>): CompletableFuture<T> =
+        handleAsync({ value, failure -> if (failure == null) value else fn.apply(failure) }, executor)
+}
