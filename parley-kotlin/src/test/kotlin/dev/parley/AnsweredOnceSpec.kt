@@ -5,6 +5,7 @@ import dev.parley.support.FakeTransport
 import dev.parley.support.RecordingHandler
 import dev.parley.support.Seen
 import dev.parley.support.awaitConnected
+import dev.parley.support.fakeOptions
 import dev.parley.support.recorder
 import dev.parley.support.virtualClient
 import dev.parley.testing.RawWebSocketServer
@@ -51,11 +52,6 @@ import kotlin.time.Duration.Companion.seconds
 class AnsweredOnceSpec :
     FunSpec({
         defaultTestConfig = DefaultTestConfig(timeout = 60.seconds)
-
-        fun fakeOptions(configure: ParleyOptions.Builder.() -> Unit = {}) = parleyOptions {
-            url = "ws://fake.invalid/ws"
-            configure()
-        }
 
         /** A handler whose onInfo ("hold") parks the loop until [release] completes, after completing [entered]. */
         class HoldingHandler : RecordingHandler<Unit>() {

@@ -11,6 +11,7 @@ import dev.parley.support.ScriptedTransport
 import dev.parley.support.Seen
 import dev.parley.support.awaitConnected
 import dev.parley.support.awaitState
+import dev.parley.support.fakeOptions
 import dev.parley.support.virtualClient
 import dev.parley.testing.RawFrame
 import dev.parley.testing.RawPeer
@@ -84,11 +85,6 @@ private fun push(text: String): HandlerAction<Unit> = HandlerAction.Push(Frame.T
 class LaterSpec :
     FunSpec({
         defaultTestConfig = DefaultTestConfig(timeout = 60.seconds)
-
-        fun fakeOptions(configure: ParleyOptions.Builder.() -> Unit = {}) = parleyOptions {
-            url = "ws://fake.invalid/ws"
-            configure()
-        }
 
         /** A parent for a client that fails (a linked client fails its scope); the failure is not the test's. */
         fun failingParent() = CoroutineScope(Job() + CoroutineExceptionHandler { _, _ -> })

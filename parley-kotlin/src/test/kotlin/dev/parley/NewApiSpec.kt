@@ -11,6 +11,7 @@ import dev.parley.support.ScriptedTransport
 import dev.parley.support.Seen
 import dev.parley.support.awaitConnected
 import dev.parley.support.awaitState
+import dev.parley.support.fakeOptions
 import dev.parley.support.recorder
 import dev.parley.support.virtualClient
 import dev.parley.support.virtualClockClient
@@ -67,11 +68,6 @@ private fun failureOf(deferred: Deferred<Unit>): Throwable {
 class NewApiSpec :
     FunSpec({
         defaultTestConfig = DefaultTestConfig(timeout = 60.seconds)
-
-        fun fakeOptions(configure: ParleyOptions.Builder.() -> Unit = {}) = parleyOptions {
-            url = "ws://fake.invalid/ws"
-            configure()
-        }
 
         suspend fun TestScope.stopBounded(client: ParleyClient) {
             withClue("stop() did not return within 5 s (virtual): ${client.state.value}") {

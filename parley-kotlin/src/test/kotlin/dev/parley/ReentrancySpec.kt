@@ -7,6 +7,7 @@ import dev.parley.support.FakeTransport
 import dev.parley.support.RecordingHandler
 import dev.parley.support.Seen
 import dev.parley.support.awaitConnected
+import dev.parley.support.fakeOptions
 import dev.parley.support.virtualClient
 import dev.parley.testing.KtorTestServer
 import io.kotest.assertions.withClue
@@ -43,11 +44,6 @@ import kotlin.time.Duration.Companion.seconds
 class ReentrancySpec :
     FunSpec({
         defaultTestConfig = DefaultTestConfig(timeout = 60.seconds)
-
-        fun fakeOptions(configure: ParleyOptions.Builder.() -> Unit = {}) = parleyOptions {
-            url = "ws://fake.invalid/ws"
-            configure()
-        }
 
         context("from inside a handler callback") {
             test("client.stop() in onFrame returns, and the client then reaches Stopped(Requested)") {

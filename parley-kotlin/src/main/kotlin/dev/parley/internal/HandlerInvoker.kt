@@ -125,6 +125,8 @@ internal class HandlerInvoker<S>(
         if (isUrgent(result)) urgentWaiting.decrementAndGet()
         // The very exception the result failed with (await() could hand on a recovered copy).
         val failure = result.getCompletionExceptionOrNull()
-        if (failure != null) onFailure(failure) else carryOut(result.getCompleted(), done.connection)
+        if (failure != null) return onFailure(failure)
+        val action = result.getCompleted()
+        if (action !is HandlerAction.Ok) carryOut(action, done.connection)
     }
 }

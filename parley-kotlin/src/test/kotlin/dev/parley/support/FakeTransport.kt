@@ -3,12 +3,14 @@ package dev.parley.support
 import dev.parley.ParleyClient
 import dev.parley.ParleyHandler
 import dev.parley.ParleyOptions
+import dev.parley.internal.Clock
 import dev.parley.internal.ConnectionLoop
 import dev.parley.internal.transport.Opcode
 import dev.parley.internal.transport.OpenRequest
 import dev.parley.internal.transport.Transport
 import dev.parley.internal.transport.TransportSession
 import dev.parley.internal.transport.WireFrame
+import dev.parley.parleyOptions
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.channels.Channel
@@ -112,13 +114,17 @@ internal class FakeTransport(
     override fun close() = Unit
 }
 
-/** A client on [TestScope]'s virtual clock over [transport], linked to [parent] (by default the background scope). */
+/**
+ * A client on [TestScope]'s virtual clock over [transport], linked to [parent] (by default the background scope); its
+ * timers run on virtual time, its metrics on [clock].
+ */
 internal fun <S> TestScope.virtualClient(
     handler: ParleyHandler<S>,
     initialState: S,
     options: ParleyOptions,
     transport: Transport,
     parent: CoroutineScope = backgroundScope,
+    clock: Clock = Clock.SYSTEM,
 ): ParleyClient = ConnectionLoop.start(
     parent = parent,
     handler = handler,
@@ -126,4 +132,11 @@ internal fun <S> TestScope.virtualClient(
     options = options,
     transport = transport,
     dispatcher = StandardTestDispatcher(testScheduler),
+    clock = clock,
 )
+
+/** Options for a client over a fake transport: the URL is never dialled. */
+internal fun fakeOptions(configure: ParleyOptions.Builder.() -> Unit = {}): ParleyOptions = parleyOptions {
+    url = "ws://fake.invalid/ws"
+    configure()
+}

@@ -123,12 +123,14 @@ internal fun <S> TestScope.virtualClockClient(
     options: ParleyOptions,
     transport: Transport,
     parent: CoroutineScope = backgroundScope,
-): ParleyClient = ConnectionLoop.start(
-    parent = parent,
-    handler = handler,
-    initialState = initialState,
-    options = options,
-    transport = transport,
-    dispatcher = StandardTestDispatcher(testScheduler),
-    clock = Clock { testScheduler.currentTime * 1_000_000 },
+): ParleyClient = virtualClient(
+    handler,
+    initialState,
+    options,
+    transport,
+    parent,
+    Clock {
+        testScheduler.currentTime *
+            1_000_000
+    },
 )
