@@ -133,7 +133,9 @@ internal class FrameWriter(
                 batch.clear()
                 if (closeTaken) {
                     closeWritten.complete(Unit)
-                    refuseAll(closedBy(endReason))
+                    // Only this session's own control queue: user frames are the loop's to fail from here on, and a
+                    // released session lingering for its close must never take the frames of the next connection.
+                    refuse(closedBy(endReason), userFramesToo = false)
                     return
                 }
             }
@@ -147,17 +149,18 @@ internal class FrameWriter(
             closeWritten.completeExceptionally(e)
             // Nothing will be written any more, but the loop may be busy in a handler (even one waiting to push):
             // answer what is queued, and what comes, until the session is released, so nobody waits on a dead writer.
-            scope.launch { refuseAll(closedBy(DisconnectReason.TransportFailed(e))) }
+            scope.launch { refuse(closedBy(DisconnectReason.TransportFailed(e)), userFramesToo = true) }
             onFailure(e)
         }
     }
 
-    private suspend fun refuseAll(cause: Throwable) {
+    /** Fails what comes in the control queue (and, while this session is still current, in [userFrames]). */
+    private suspend fun refuse(cause: Throwable, userFramesToo: Boolean) {
         while (true) {
             val out =
                 select<Outbound?> {
                     control.onReceiveCatching { it.getOrNull() }
-                    userFrames.onReceiveCatching { it.getOrNull() }
+                    if (userFramesToo) userFrames.onReceiveCatching { it.getOrNull() }
                 } ?: return
             out.fail(cause)
         }
