@@ -189,8 +189,8 @@ internal class ClientHandle(
         } catch (e: ClosedSendChannelException) {
             throw ClientStoppedException(shared.stopReason)
         } catch (e: CancellationException) {
-            currentCoroutineContext().ensureActiveOr(e)
-            throw ClientStoppedException(shared.stopReason)
+            // As in enqueue: the caller's own cancellation goes on; a mailbox cancelled by the stop is reported so.
+            throw if (currentCoroutineContext().isActive) ClientStoppedException(shared.stopReason) else e
         }
         return true
     }
@@ -210,9 +210,4 @@ internal class ClientHandle(
     private companion object {
         const val MAX_CLOSE_REASON = 123
     }
-}
-
-/** Rethrows [e] if this coroutine itself was cancelled; returns if the cancellation came from somewhere else. */
-private fun kotlin.coroutines.CoroutineContext.ensureActiveOr(e: CancellationException) {
-    if (!isActive) throw e
 }

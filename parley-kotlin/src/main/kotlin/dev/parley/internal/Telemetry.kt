@@ -64,10 +64,6 @@ internal class Telemetry(
     @Volatile
     var connection: Long = 0
 
-    /** Whether any frame has been received yet; [lastInboundNanos] means something only then. */
-    @Volatile
-    private var receivedAny = false
-
     /** [Clock.nanos] of the last inbound frame, written by the session's reader: the heartbeat's proof of life. */
     @Volatile
     var lastInboundNanos: Long = clock.nanos()
@@ -115,7 +111,6 @@ internal class Telemetry(
         framesReceived.incrementAndGet()
         bytesReceived.addAndGet(payloadBytes.toLong())
         lastInboundNanos = clock.nanos()
-        receivedAny = true
     }
 
     fun stateChanged() {
@@ -160,7 +155,9 @@ internal class Telemetry(
             framesDropped = framesDropped.get(),
             droppedPongs = droppedPongs.get(),
             pendingCallbacks = pendingCallbacks.get().coerceAtLeast(0),
-            sinceLastInbound = (clock.nanos() - lastInboundNanos).coerceAtLeast(0).nanoseconds.takeIf { receivedAny },
+            sinceLastInbound = (clock.nanos() - lastInboundNanos).coerceAtLeast(0).nanoseconds
+                // lastInboundNanos is also stamped when a connection opens; it means "a frame arrived" only after one.
+                .takeIf { framesReceived.get() > 0 },
         )
 
     private companion object {
