@@ -148,7 +148,7 @@ class LaterSpec :
 
         context("the window of outstanding results (maxPendingCallbacks)") {
             test(
-                "at N outstanding results the client stops reading at N + 17 frames; completing the oldest reads one",
+                "at N outstanding results the client stops reading at N + 17 frames, and reads on once half are done",
             ) {
                 runTest {
                     val n = 4
@@ -160,10 +160,10 @@ class LaterSpec :
                     repeat(60) { session.feedText("message-$it") }
                     testScheduler.runCurrent()
 
-                    // The loop took N messages, each answered with Later, and then waits for the oldest result. The
-                    // reader ran ahead of it: the loop's event channel buffers 16 reports (EVENT_CAPACITY in
-                    // ConnectionLoop), and the reader holds one more frame it has read (and counted) but cannot hand
-                    // over. So exactly N + 16 + 1 frames are read, and no more however long we wait.
+                    // The loop took N messages, each answered with Later, and then waits for room. The reader ran
+                    // ahead of it: the loop's event channel buffers 16 reports (EVENT_CAPACITY in ConnectionLoop), and
+                    // the reader holds one more frame it has read (and counted) but cannot hand over. So exactly
+                    // N + 16 + 1 frames are read, and no more however long we wait.
                     val stalledAt = n + 16 + 1L
                     client.metrics().pendingCallbacks shouldBe n
                     handler.results.size shouldBe n
@@ -175,13 +175,22 @@ class LaterSpec :
                         handler.results.size shouldBe n
                     }
 
-                    // Room for one: the loop takes the next message (which fills the window again), and the reader
-                    // hands over the frame it held and reads exactly one more.
+                    // One free place is not enough: reading on for a single frame per completed result would wake the
+                    // client's thread once per message while the callbacks lag behind.
                     handler.results[0].complete(HandlerAction.Ok(Unit))
                     testScheduler.runCurrent()
-                    handler.results.size shouldBe n + 1
+                    withClue("the client read on with the window still more than half full") {
+                        handler.results.size shouldBe n
+                        client.metrics().pendingCallbacks shouldBe n - 1
+                    }
+
+                    // Half the window free: the loop takes messages until it is full again, and the reader hands
+                    // over the frame it held and reads as many more as the loop took.
+                    handler.results[1].complete(HandlerAction.Ok(Unit))
+                    testScheduler.runCurrent()
+                    handler.results.size shouldBe n + n / 2
                     client.metrics().pendingCallbacks shouldBe n
-                    client.metrics().framesReceived shouldBe stalledAt + 1
+                    client.metrics().framesReceived shouldBe stalledAt + n / 2
 
                     // Completing everything as it comes drains the rest.
                     var next = 1

@@ -140,7 +140,7 @@ internal class ConnectionLoop<S> private constructor(
 
     private suspend fun receiveOne() {
         if (invoker.hasCompletedResult) invoker.settleReady()
-        if (invoker.isFull) return waitForOldestResult()
+        if (invoker.isFull) return waitForRoom()
         // Fast path without a select (which costs more than handling a small frame): a caller's command first, so a
         // flood of inbound frames cannot starve it, then the helpers' next report.
         shared.mailbox.poll(othersFirst = true)?.let { return onCommand(it) }
@@ -160,10 +160,16 @@ internal class ConnectionLoop<S> private constructor(
         }
     }
 
-    /** The window of later results is full: read nothing more until the oldest completes, but let a stop through. */
-    private suspend fun waitForOldestResult() {
-        invoker.oldest?.let { awaitOrStop(it) }
-        invoker.settleReady()
+    /**
+     * The window of later results is full: read nothing more until half of it is free again, but let a stop through.
+     * Waiting for a single free place would let each completing callback wake the loop for just one more frame, a
+     * wake-up of the client's thread per message for as long as the peer sends faster than the callbacks run.
+     */
+    private suspend fun waitForRoom() {
+        while (invoker.isOverHalfFull && phase !is Phase.Stopped) {
+            invoker.nextToMakeRoom?.let { awaitOrStop(it) }
+            invoker.settleReady()
+        }
     }
 
     /** Waits for [result]; a stop requested meanwhile is acted on at once (a result may never complete). */
@@ -492,7 +498,7 @@ internal class ConnectionLoop<S> private constructor(
             is HandlerAction.Stop -> fire(Event.StopRequested(StopReason.ByHandler(action.reason)))
 
             is HandlerAction.Later -> {
-                if (invoker.isFull) waitForOldestResult()
+                if (invoker.isFull) waitForRoom()
                 if (phase !is Phase.Stopped) invoker.hold(action.result, from)
             }
         }

@@ -59,8 +59,21 @@ internal class HandlerInvoker<S>(
     /** Whether the oldest outstanding result has completed, so [settleReady] has something to do. */
     val hasCompletedResult: Boolean get() = pending.firstOrNull()?.result?.isCompleted == true
 
-    /** The oldest outstanding result, for the loop to wake up on when it completes; `null` if none. */
-    val oldest: Deferred<*>? get() = pending.firstOrNull()?.result
+    /** Whether more than half the window is taken: the loop, once the window was full, waits until it is not. */
+    val isOverHalfFull: Boolean get() = !settling && pending.size > maxPending / 2
+
+    /**
+     * The result to wait for to bring the window down to half: the oldest not completed yet among those that must be
+     * settled for that; `null` if all of them have completed (so [settleReady] frees the room).
+     */
+    val nextToMakeRoom: Deferred<*>?
+        get() {
+            for (i in 0 until pending.size - maxPending / 2) {
+                val result = pending[i].result
+                if (!result.isCompleted) return result
+            }
+            return null
+        }
 
     suspend fun <T> call(callback: suspend (S) -> T): T? = try {
         callback(state)
