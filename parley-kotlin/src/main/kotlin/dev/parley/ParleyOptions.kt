@@ -1,6 +1,8 @@
 package dev.parley
 
 import io.ktor.client.HttpClient
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.Dispatchers
 import java.net.URI
 import java.net.URISyntaxException
 import javax.net.ssl.X509TrustManager
@@ -43,6 +45,8 @@ public class ParleyOptions internal constructor(
     public val httpClient: HttpClient?,
     /** How many [HandlerAction.Later] results may be outstanding before the client stops reading. */
     public val maxPendingCallbacks: Int,
+    /** Where the client's loop and handler callbacks run, or `null` for [kotlinx.coroutines.Dispatchers.Default]. */
+    public val dispatcher: CoroutineDispatcher?,
 ) {
     override fun toString(): String {
         val shownHeaders = headers.joinToString { (k, v) ->
@@ -106,10 +110,19 @@ public class ParleyOptions internal constructor(
 
         /**
          * How many message callbacks may be finishing later ([HandlerAction.Later]) at once (default 256). At that
-         * bound the client reads no further frame until the oldest completes, so a slow consumer pushes back on the
-         * peer through TCP instead of holding messages without bound.
+         * bound the client reads no further frame until half of them have completed, so a slow consumer pushes back on
+         * the peer through TCP instead of holding messages without bound.
          */
         public var maxPendingCallbacks: Int = 256
+
+        /**
+         * Where the client's loop, and so its handler callbacks, run (default `null`: [Dispatchers.Default]). The
+         * client uses it one task at a time (it applies `limitedParallelism(1)`), so callbacks never overlap whatever
+         * you give. Give `Dispatchers.IO` if handler callbacks block (JDBC, files), so that they block a thread of a
+         * pool made for that rather than one of the few of `Dispatchers.Default`; or a dispatcher over a thread of
+         * your own.
+         */
+        public var dispatcher: CoroutineDispatcher? = null
 
         /** Adds an upgrade request header. */
         public fun header(name: String, value: String) {
@@ -160,6 +173,7 @@ public class ParleyOptions internal constructor(
                 sensitiveHeaders = DEFAULT_SENSITIVE + sensitiveHeaders.map { it.lowercase() },
                 httpClient = httpClient,
                 maxPendingCallbacks = maxPendingCallbacks,
+                dispatcher = dispatcher,
             )
         }
 

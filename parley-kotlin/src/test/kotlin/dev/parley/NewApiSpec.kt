@@ -15,6 +15,7 @@ import dev.parley.support.fakeOptions
 import dev.parley.support.recorder
 import dev.parley.support.virtualClient
 import dev.parley.support.virtualClockClient
+import dev.parley.testing.KtorTestServer
 import dev.parley.testing.RawFrame
 import dev.parley.testing.RawPeer
 import dev.parley.testing.RawWebSocketServer
@@ -32,7 +33,9 @@ import io.kotest.matchers.types.shouldBeInstanceOf
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Deferred
+import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.async
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.test.TestScope
 import kotlinx.coroutines.test.runTest
@@ -40,6 +43,10 @@ import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.withTimeoutOrNull
 import java.io.EOFException
 import java.net.SocketException
+import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.Executors
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicInteger
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
@@ -490,6 +497,61 @@ class NewApiSpec :
                         events.drain().count { it is ParleyEvent.FrameDropped } shouldBe 256
                     }
                     stopBounded(client)
+                }
+            }
+        }
+
+        context("ParleyOptions.dispatcher") {
+            test("handler callbacks run on the given dispatcher, one at a time, against a real server") {
+                val threads = AtomicInteger()
+                val pool = Executors.newFixedThreadPool(4) { r ->
+                    Thread(r, "own-loop-${threads.incrementAndGet()}").apply { isDaemon = true }
+                }
+                val dispatcher = pool.asCoroutineDispatcher()
+                try {
+                    KtorTestServer().start().use { server ->
+                        val seen = ConcurrentLinkedQueue<String>()
+                        val running = AtomicInteger()
+                        val overlapped = AtomicBoolean()
+                        val echoes = Channel<String>(
+                            Channel.UNLIMITED,
+                        )
+                        val handler = object : ParleyHandler<Unit> {
+                            override suspend fun onConnect(state: Unit): HandlerAction<Unit> {
+                                seen += Thread.currentThread().name
+                                return HandlerAction.Ok(state)
+                            }
+
+                            override suspend fun onFrame(frame: Frame, state: Unit): HandlerAction<Unit> {
+                                if (running.incrementAndGet() > 1) overlapped.set(true)
+                                seen += Thread.currentThread().name
+                                running.decrementAndGet()
+                                if (frame is Frame.Text) echoes.send(frame.text)
+                                return HandlerAction.Ok(state)
+                            }
+                        }
+                        val options = parleyOptions {
+                            url = server.url()
+                            this.dispatcher = dispatcher
+                        }
+                        val client = Parley.start(handler, Unit, options)
+                        try {
+                            withTimeout(10.seconds) {
+                                client.state.first { it is ConnectionState.Connected }
+                                repeat(50) { client.send(Frame.Text("m$it")) }
+                                List(50) { echoes.receive() } shouldBe List(50) { "m$it" }
+                            }
+                        } finally {
+                            withTimeout(10.seconds) { client.stop() }
+                        }
+                        withClue("threads the callbacks ran on: ${seen.toSet()}") {
+                            seen.size shouldBe 51
+                            seen.all { it.startsWith("own-loop-") } shouldBe true
+                        }
+                        overlapped.get() shouldBe false
+                    }
+                } finally {
+                    pool.shutdown()
                 }
             }
         }

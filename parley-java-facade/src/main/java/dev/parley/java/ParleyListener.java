@@ -6,16 +6,19 @@ import java.nio.ByteBuffer;
  * Receives a {@link ParleyWebSocket}'s events. Every method has a no-op default, so override only what you need.
  *
  * <h2>How callbacks run</h2>
- * Callbacks for one client never run concurrently and run in order, one at a time, on the client's callback executor
- * ({@link ParleyWebSocket.Builder#callbackExecutor}, by default a shared pool used serially per client).
+ * Callbacks for one client never run concurrently and run in order, one at a time.
  * <ul>
- *   <li>The message callbacks ({@code onText}, {@code onBinary}, {@code onPing}, {@code onPong}, {@code onInfo}) are
- *   pipelined: the client hands each one to the executor and reads on without waiting for it, up to
- *   {@link ParleyWebSocket.Builder#maxPendingCallbacks} (default 256) received but unfinished callbacks. At that bound
- *   the client reads no further frame until one finishes (the socket pushes back on the peer), so a slow listener
- *   holds at most that many messages. Sends from other threads still go out meanwhile.</li>
- *   <li>{@code onConnect} and {@code onDisconnect} are waited for: they run after every earlier callback, and the
- *   client goes on only when they return.</li>
+ *   <li>By default they run on the client's own thread (one of {@code Dispatchers.IO}, taken by one client at a
+ *   time), as a Kotlin handler does: a message reaches {@code onText} without a hand-off to another thread. While a
+ *   callback runs, that client reads nothing more, so a slow listener pushes back on the peer through TCP at once; a
+ *   listener that blocks holds up only its own client (its heartbeat included), never other clients.</li>
+ *   <li>With {@link ParleyWebSocket.Builder#callbackExecutor} (an Android main-thread executor, say) they run on that
+ *   executor instead. The message callbacks ({@code onText}, {@code onBinary}, {@code onPing}, {@code onPong},
+ *   {@code onInfo}) are then pipelined: the client hands each one to the executor and reads on without waiting for it,
+ *   up to {@link ParleyWebSocket.Builder#maxPendingCallbacks} (default 256) received but unfinished callbacks. At that
+ *   bound the client reads no further frame until half of them have finished (the socket pushes back on the peer),
+ *   so a slow listener holds at most that many messages. {@code onConnect} and {@code onDisconnect} are waited for:
+ *   they run after every earlier callback, and the client goes on only when they return.</li>
  * </ul>
  * A callback that throws stops the client: it closes with 1011 and its state becomes {@link ParleyState.Kind#STOPPED}
  * with {@link ParleyState.StopKind#LISTENER_FAILED} and the exception as {@link ParleyState#stopCause()}; message
@@ -24,8 +27,9 @@ import java.nio.ByteBuffer;
  *
  * <h2>Calling the client from a callback</h2>
  * Every {@link ParleyWebSocket} method may be called from a callback; {@link ParleyWebSocket#close()} there requests
- * the stop and returns. Do not wait for one of the client's futures inside a callback ({@code join()}, {@code get()}):
- * it completes only after the client goes on, which it does only after the callback returns.
+ * the stop and returns. Waiting inside a callback for one of the client's own futures ({@code join()}, {@code get()})
+ * fails at once with {@code IllegalStateException}: it could complete only after the callback returns. Chain a
+ * dependent instead ({@code thenRun}, {@code whenComplete}); dependents run apart from the callbacks and may wait.
  *
  * <h2>Replying</h2>
  * {@code onConnect}, {@code onText}, {@code onBinary}, {@code onPing}, {@code onPong} and {@code onInfo} get a

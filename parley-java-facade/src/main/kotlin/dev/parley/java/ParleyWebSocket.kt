@@ -29,6 +29,8 @@ import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.asCoroutineDispatcher
+import kotlinx.coroutines.asExecutor
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.transformWhile
 import kotlinx.coroutines.future.asCompletableFuture
@@ -59,24 +61,28 @@ import kotlin.time.toKotlinDuration
  * ```
  *
  * Every method may be called from any thread, including from inside listener callbacks. A future's dependents
- * (`thenRun`, `whenComplete`, …) run on the callback executor, never on the client's own thread, so a slow one cannot
- * stall the connection. Futures complete exceptionally
+ * (`thenRun`, `whenComplete`, …) run apart from the listener's callbacks, never on the client's own thread, so a slow
+ * one cannot stall the connection. Futures complete exceptionally
  * with the Kotlin API's typed exceptions (all `java.io.IOException`s): `NotConnectedException`,
  * `SendQueueFullException`, `ConnectionClosedException`, `ClientStoppedException`, `ConnectFailedException`. Sends
  * from one thread are written in the order they were made. Cancelling a send's future does not withdraw the frame.
  *
- * Inside a callback, do not wait for one of this client's futures (`join()`, `get()`): it completes only after the
- * client has gone on, which it does only after the callback returns. [close] knows this and does not wait there.
+ * Inside a callback, waiting for one of this client's futures (`join()`, `get()`) fails at once with
+ * IllegalStateException: it could complete only after the callback returns. [close] knows this and does not wait
+ * there.
  */
 public class ParleyWebSocket private constructor(
     private val options: ParleyOptions,
     private val listener: ParleyListener,
     private val eventListener: ParleyEventListener?,
+    /** Runs listener callbacks one at a time; with the default executor, the core client's loop runs here too. */
+    private val callbacks: SerialExecutor,
+    /** Whether the client's loop runs on [callbacks], so that listener callbacks are called in place. */
+    private val loopOnCallbacks: Boolean,
     callbackExecutor: Executor,
 ) : AutoCloseable {
     /** Runs the coroutines behind futures and listeners; each ends on its own (nothing here is ever cancelled). */
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
-    private val callbacks = SerialExecutor(callbackExecutor)
 
     /** Runs the dependents of user futures in order, on the callback executor but apart from the listener's callbacks. */
     private val completions = SerialExecutor(callbackExecutor)
@@ -195,7 +201,7 @@ public class ParleyWebSocket private constructor(
         closed = true
         val s = synchronized(this) { started } ?: return
         s.handler.skipRemaining()
-        val stopping = scope.launch(start = CoroutineStart.UNDISPATCHED) { s.client.stop() }
+        val stopping = scope.launch(Dispatchers.Unconfined, CoroutineStart.UNDISPATCHED) { s.client.stop() }
         if (SerialExecutor.isRunningTask) return
         stopping.asCompletableFuture().join()
         s.listeners.forEach { it.asCompletableFuture().join() }
@@ -207,21 +213,25 @@ public class ParleyWebSocket private constructor(
      * that attempt, and a `disconnect()` after `sendText` closes behind the frame.
      */
     private fun answer(block: suspend () -> Unit): CompletableFuture<Void?> {
-        val future = CallbackFuture<Void?>(completions)
-        scope.launch(start = CoroutineStart.UNDISPATCHED) {
+        val future = CallbackFuture<Void?>(completions, callbacks)
+        // Unconfined: started inside a callback it runs on the client's own thread, where the core sees a caller that
+        // suspends (and resumes wherever the core answers it), not one that blocks that thread.
+        scope.launch(Dispatchers.Unconfined, CoroutineStart.UNDISPATCHED) {
             val failure = runCatching { block() }.exceptionOrNull()
             if (failure == null) future.complete(null) else future.completeExceptionally(failure)
         }
         return future
     }
 
-    private fun failed(e: Throwable) = CallbackFuture<Void?>(completions).also { it.completeExceptionally(e) }
+    private fun failed(e: Throwable) = CallbackFuture<Void?>(completions, callbacks).also {
+        it.completeExceptionally(e)
+    }
 
     @Synchronized
     private fun start(): Started {
         started?.let { return it }
         if (closed) throw ClientStoppedException(null)
-        val handler = ListenerHandler(listener, callbacks, JavaViews::disconnect)
+        val handler = ListenerHandler(listener, callbacks, loopOnCallbacks, JavaViews::disconnect)
         val client = Parley.start(handler, Unit, options)
         // Both listeners end once they have delivered STOPPED, so nothing outlives the client.
         val states = scope.launch {
@@ -242,7 +252,8 @@ public class ParleyWebSocket private constructor(
                 }
             }
         }
-        val sends = SendForwarder(client, options.sendOverflow, options.sendQueueCapacity, scope, completions)
+        val sends =
+            SendForwarder(client, options.sendOverflow, options.sendQueueCapacity, scope, completions, callbacks)
         return Started(client, handler, sends, listOfNotNull(states, events)).also { started = it }
     }
 
@@ -341,32 +352,45 @@ public class ParleyWebSocket private constructor(
         public fun listener(listener: ParleyListener): Builder = apply { this.listener = listener }
 
         /**
-         * Runs listener callbacks, and completes futures, on [executor]: callbacks one at a time, in order (e.g. an
-         * Android main-thread executor). By default a shared pool is used, serially for each client.
+         * Runs listener callbacks, and the dependents of futures, on [executor]: callbacks one at a time, in order (an
+         * Android main-thread executor, say); message callbacks are then pipelined up to [maxPendingCallbacks]. By
+         * default callbacks run on the client's own thread, one of `Dispatchers.IO` (see [ParleyListener]).
          */
         public fun callbackExecutor(executor: Executor): Builder = apply { this.executor = executor }
 
         /**
-         * How many message callbacks (`onText`, `onBinary`, `onPing`, `onPong`, `onInfo`) may be handed to the callback
-         * executor ahead of the listener (default 256). When that many have been received and not finished, the
-         * client stops reading until one finishes, so a slow listener slows the peer down instead of filling memory;
-         * up to this many received messages may be held at once. Validated by [build], which throws `IllegalArgumentException`
-         * naming `maxPendingCallbacks` unless it is positive.
+         * With a [callbackExecutor], how many message callbacks (`onText`, `onBinary`, `onPing`, `onPong`, `onInfo`) may
+         * be handed to it ahead of the listener (default 256). When that many have been received and not finished, the
+         * client stops reading until half of them have, so a slow listener slows the peer down instead of filling
+         * memory; up to this many received messages may be held at once. (Without an executor of your own, callbacks
+         * run on the client's thread and nothing is held.) Validated by [build], which throws
+         * `IllegalArgumentException` naming `maxPendingCallbacks` unless it is positive.
          */
         public fun maxPendingCallbacks(count: Int): Builder = apply { settings += { maxPendingCallbacks = count } }
 
         /** Validates and builds. @throws IllegalArgumentException naming the bad option. */
         public fun build(): ParleyWebSocket {
+            // By default the client's loop runs where the callbacks run, so a message reaches the listener without a
+            // hand-off to another thread (the cost that dominates a small message). It runs on Dispatchers.IO, one
+            // task at a time: a listener that blocks holds up only its own client (IO makes a thread for each such
+            // view instead of starving Dispatchers.Default), and waking the client costs what it costs a Kotlin
+            // client. An executor of the user's (Android's main thread, say) gets only the callbacks.
+            val loopOnCallbacks = executor == null
+            val callbacks = SerialExecutor(executor ?: oneAtATimeOnIo())
+            val completions = executor ?: oneAtATimeOnIo()
             val options =
                 parleyOptions {
                     url = uri.toString()
                     settings.forEach { it() }
+                    if (loopOnCallbacks) dispatcher = callbacks.asCoroutineDispatcher()
                 }
-            return ParleyWebSocket(options, listener, eventListener, executor ?: SerialExecutor.sharedPool)
+            return ParleyWebSocket(options, listener, eventListener, callbacks, loopOnCallbacks, completions)
         }
     }
 
     public companion object {
+        private fun oneAtATimeOnIo(): Executor = Dispatchers.IO.limitedParallelism(1).asExecutor()
+
         /** Starts configuring a client for a `ws://` or `wss://` [uri]. */
         @JvmStatic
         public fun builder(uri: URI): Builder = Builder(uri)

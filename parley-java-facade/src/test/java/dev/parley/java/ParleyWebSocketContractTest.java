@@ -24,6 +24,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
@@ -31,6 +32,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
@@ -279,6 +281,65 @@ class ParleyWebSocketContractTest {
                 "after close() from " + where + " the client is " + ws.state() + ", not STOPPED");
         });
     }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // 3b. Waiting inside a callback for one of the client's own futures fails at once instead of deadlocking; a
+    //     dependent (which runs apart from the callbacks) may wait.
+
+    @ParameterizedTest(name = "callbacks on {0}")
+    @EnumSource(Callbacks.class)
+    void waitingInsideACallbackForTheClientsOwnFutureFailsAtOnceWhileADependentMayWait(Callbacks callbacks) {
+        assertTimeoutPreemptively(Duration.ofSeconds(30), () -> {
+            AtomicReference<ParleyWebSocket> self = new AtomicReference<>();
+            CompletableFuture<Throwable> joinInCallback = new CompletableFuture<>();
+            CompletableFuture<String> joinInDependent = new CompletableFuture<>();
+            BlockingQueue<String> texts = new LinkedBlockingQueue<>();
+            ParleyListener listener = new ParleyListener() {
+                @Override public void onText(Reply reply, String text) {
+                    texts.add(text);
+                    if (!text.equals("first")) return;
+                    try {
+                        self.get().sendText("from-callback").join();
+                        joinInCallback.complete(null);
+                    } catch (Throwable e) {
+                        joinInCallback.complete(e);
+                    }
+                }
+            };
+            ParleyWebSocket.Builder builder = ParleyWebSocket.builder(URI.create(ktor().url("/ws"))).listener(listener);
+            ExecutorService executor = callbacks == Callbacks.OWN_EXECUTOR
+                ? Executors.newSingleThreadExecutor(daemon("contract-callbacks-")) : null;
+            if (executor != null) builder.callbackExecutor(executor);
+            ParleyWebSocket ws = build(builder);
+            self.set(ws);
+            ws.connect().get(WAIT, TimeUnit.SECONDS);
+            ws.sendText("first").thenRun(() -> {
+                // A dependent runs apart from the listener's callbacks: waiting here for a send is allowed.
+                ws.sendText("from-dependent").join();
+                joinInDependent.complete("joined");
+            });
+
+            Throwable thrown = joinInCallback.get(WAIT, TimeUnit.SECONDS);
+            assertNotNull(thrown, "join() inside onText returned instead of failing at once");
+            assertTrue(thrown instanceof IllegalStateException, "join() inside onText threw " + thrown);
+            assertTrue(thrown.getMessage().contains("inside a listener callback"), thrown.getMessage());
+            assertEquals("joined", joinInDependent.get(WAIT, TimeUnit.SECONDS));
+            // The send itself was made and is echoed: only the wait was refused.
+            Set<String> seen = new TreeSet<>();
+            while (seen.size() < 3) {
+                String text = texts.poll(WAIT, TimeUnit.SECONDS);
+                assertNotNull(text, "echoes seen so far: " + seen);
+                seen.add(text);
+            }
+            assertEquals(new TreeSet<>(List.of("first", "from-callback", "from-dependent")), seen);
+            if (executor != null) {
+                ws.close();
+                executor.shutdown();
+            }
+        });
+    }
+
+    enum Callbacks { DEFAULT_EXECUTOR, OWN_EXECUTOR }
 
     // ---------------------------------------------------------------------------------------------------------------
     // 4. close() with sends waiting for room on a peer that stopped reading.

@@ -334,21 +334,30 @@ class ParleyWebSocketTest {
     }
 
     @Test
-    void aSlowListenerPushesBackAtMostTheDefaultBoundIsEverPending() throws Exception {
-        slowListenerPushesBack(null, 256);
+    void withTheDefaultExecutorASlowListenerHoldsUpReadingAtOnce() throws Exception {
+        // The listener is called on the client's own thread: nothing is pending, and the reader stops 17 frames on.
+        slowListenerPushesBack(null, null, 0, 1 + 17);
     }
 
     @Test
-    void aSlowListenerPushesBackAtMostTheConfiguredBoundIsEverPending() throws Exception {
-        slowListenerPushesBack(4, 4);
+    void withItsOwnExecutorASlowListenerPushesBackAtMostTheDefaultBoundIsEverPending() throws Exception {
+        slowListenerPushesBack(Executors.newSingleThreadExecutor(), null, 256, 256 + 17);
+    }
+
+    @Test
+    void withItsOwnExecutorASlowListenerPushesBackAtMostTheConfiguredBoundIsEverPending() throws Exception {
+        slowListenerPushesBack(Executors.newSingleThreadExecutor(), 4, 4, 4 + 17);
     }
 
     /**
-     * The first onText blocks while the server echoes far more messages than the bound: exactly {@code bound}
-     * callbacks get handed over and the client stops reading: it reads the bound, the one the loop waits to hand over,
-     * and the 16 its reader may run ahead of the loop, no more; released, every message arrives once, in order.
+     * The first onText blocks while the server echoes far more messages than the bound. With an executor of its own,
+     * exactly {@code pending} callbacks get handed over and the client stops reading: it reads those, the one the loop
+     * waits to hand over, and the 16 its reader may run ahead of the loop, no more ({@code read}). Released, every
+     * message arrives once, in order.
      */
-    private void slowListenerPushesBack(Integer configured, int bound) throws Exception {
+    private void slowListenerPushesBack(ExecutorService executor, Integer configured, int pending, int read)
+        throws Exception {
+        int bound = Math.max(pending, 1);
         int messages = bound * 2 + 50; // far past the bound, yet within the send queue (1024), so sends never wait
         CountDownLatch release = new CountDownLatch(1);
         AtomicInteger started = new AtomicInteger();
@@ -366,18 +375,19 @@ class ParleyWebSocketTest {
                 }
             });
         if (configured != null) builder.maxPendingCallbacks(configured);
+        if (executor != null) builder.callbackExecutor(executor);
         ParleyWebSocket ws = build(builder);
         try {
             await(ws.connect());
             List<CompletableFuture<Void>> sends = new ArrayList<>();
             for (int i = 0; i < messages; i++) sends.add(ws.sendText("m" + i));
             for (CompletableFuture<Void> send : sends) await(send);
-            awaitTrue(() -> ws.metrics().pendingCallbacks() == bound && started.get() > 0,
+            awaitTrue(() -> ws.metrics().pendingCallbacks() == pending && started.get() > 0,
                 "the window never filled: " + ws.metrics().pendingCallbacks() + " pending");
-            awaitTrue(() -> ws.metrics().framesReceived() == bound + 17,
+            awaitTrue(() -> ws.metrics().framesReceived() == read,
                 "the reader did not stop at the bound: " + ws.metrics().framesReceived() + " read");
             assertEquals(1, started.get(), "only the blocked callback has started");
-            assertEquals(bound, ws.metrics().pendingCallbacks(), "more callbacks were pending than the bound");
+            assertEquals(pending, ws.metrics().pendingCallbacks(), "more callbacks were pending than the bound");
         } finally {
             release.countDown();
         }
@@ -385,6 +395,10 @@ class ParleyWebSocketTest {
         awaitTrue(() -> ws.metrics().pendingCallbacks() == 0, "callbacks still pending");
         assertTrue(texts.isEmpty(), "a message arrived twice: " + texts);
         assertEquals(messages, started.get());
+        if (executor != null) {
+            ws.close();
+            executor.shutdown();
+        }
     }
 
     @Test

@@ -591,7 +591,7 @@ internal class ConnectionLoop<S> private constructor(
             // handing a frame from the reader to the loop, or a push from the loop to the writer, is then a queue
             // append on the same worker instead of waking another thread (the dominant cost of a small message on a
             // pipelined connection). Different clients still run in parallel.
-            dispatcher: CoroutineDispatcher = Dispatchers.Default.limitedParallelism(1),
+            dispatcher: CoroutineDispatcher = (options.dispatcher ?: Dispatchers.Default).limitedParallelism(1),
             random: Random = Random.Default,
             clock: Clock = Clock.SYSTEM,
         ): ParleyClient {

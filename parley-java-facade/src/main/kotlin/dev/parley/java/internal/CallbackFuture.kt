@@ -3,6 +3,7 @@ package dev.parley.java.internal
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.CompletionStage
 import java.util.concurrent.Executor
+import java.util.concurrent.TimeUnit
 import java.util.function.BiConsumer
 import java.util.function.BiFunction
 import java.util.function.Consumer
@@ -15,11 +16,33 @@ import java.util.function.Function
  * The facade completes its futures where the outcome is known — usually the client's own thread, as a frame is
  * written — which costs nothing when nobody listens. A dependent, though, must never run there (a slow or blocking
  * one would stall the connection), and a plain CompletableFuture runs it on whichever thread completes it.
+ *
+ * Waiting for it (`get`, `join`) inside one of the client's listener callbacks ([callbacks]) fails at once with
+ * IllegalStateException while it is not done: the client goes on only once the callback returns, so that wait would
+ * never end.
  */
 internal class CallbackFuture<T>(
     private val executor: Executor,
+    private val callbacks: SerialExecutor,
 ) : CompletableFuture<T>() {
-    override fun <U> newIncompleteFuture(): CompletableFuture<U> = CallbackFuture(executor)
+    override fun <U> newIncompleteFuture(): CompletableFuture<U> = CallbackFuture(executor, callbacks)
+
+    override fun get(): T {
+        checkMayWait()
+        return super.get()
+    }
+
+    override fun get(timeout: Long, unit: TimeUnit): T {
+        checkMayWait()
+        return super.get(timeout, unit)
+    }
+
+    override fun join(): T {
+        checkMayWait()
+        return super.join()
+    }
+
+    private fun checkMayWait() = check(isDone || !callbacks.isCurrent) { WAIT_IN_CALLBACK_RULE }
 
     override fun defaultExecutor(): Executor = executor
 
@@ -63,3 +86,7 @@ internal class CallbackFuture<T>(
     override fun exceptionally(fn: Function<Throwable, out T>): CompletableFuture<T> =
         handleAsync({ value, failure -> if (failure == null) value else fn.apply(failure) }, executor)
 }
+
+internal const val WAIT_IN_CALLBACK_RULE =
+    "waited inside a listener callback for a future of the same client: it can only complete once the callback has " +
+        "returned. Chain a dependent (thenRun, whenComplete) instead of waiting"

@@ -17,7 +17,10 @@ import java.nio.ByteBuffer
  * The core handler behind a [ParleyListener]: every listener callback runs on [callbacks], so callbacks never overlap
  * and run in the order the core called the handler; what a callback asks of its [Reply] becomes the core's action.
  *
- * - The message callbacks (`onText`, `onBinary`, `onPing`, `onPong`, `onInfo`) are handed over and answered with
+ * When the client's loop itself runs on [callbacks] ([inline]; the facade does this with its default executor), every
+ * callback is called right there, as a Kotlin handler is: no hand-off to another thread per message. Otherwise (an
+ * executor of the user's, such as Android's main thread) callbacks are handed over:
+ * - The message callbacks (`onText`, `onBinary`, `onPing`, `onPong`, `onInfo`) are answered with
  *   [HandlerAction.Later]: the core reads on while they run (up to its `maxPendingCallbacks`), carries out their
  *   replies in order, and stops with the listener's very exception if one throws.
  * - `onConnect` and `onDisconnect` are waited for: onConnect's replies precede frames queued while connecting, and
@@ -29,6 +32,7 @@ import java.nio.ByteBuffer
 internal class ListenerHandler(
     private val listener: ParleyListener,
     private val callbacks: SerialExecutor,
+    private val inline: Boolean,
     private val disconnectInfo: (DisconnectReason) -> DisconnectInfo,
 ) : ParleyHandler<Unit> {
     @Volatile
@@ -41,7 +45,7 @@ internal class ListenerHandler(
         skipping = true
     }
 
-    override suspend fun onConnect(state: Unit): HandlerAction<Unit> = callbacks.run {
+    override suspend fun onConnect(state: Unit): HandlerAction<Unit> = onCallbackThread {
         val reply = CollectingReply()
         try {
             listener.onConnect(reply)
@@ -66,34 +70,44 @@ internal class ListenerHandler(
     override suspend fun onInfo(message: Any, state: Unit): HandlerAction<Unit> = later { listener.onInfo(it, message) }
 
     override suspend fun onDisconnect(reason: DisconnectReason, state: Unit): DisconnectDecision<Unit> =
-        when (callbacks.run { listener.onDisconnect(disconnectInfo(reason)) } ?: ReconnectDecision.DEFAULT) {
+        when (onCallbackThread { listener.onDisconnect(disconnectInfo(reason)) } ?: ReconnectDecision.DEFAULT) {
             ReconnectDecision.DEFAULT -> DisconnectDecision.Default(Unit)
             ReconnectDecision.RECONNECT -> DisconnectDecision.Reconnect(Unit)
             ReconnectDecision.STAY_DISCONNECTED -> DisconnectDecision.StayDisconnected(Unit)
         }
 
-    /** Hands [callback] to the executor; the core carries out its replies when it has run. */
+    private suspend fun <T> onCallbackThread(block: () -> T): T = if (inline) block() else callbacks.run(block)
+
+    /** Calls [callback] here when [inline]; otherwise hands it to the executor and answers its replies later. */
     private fun later(callback: (Reply) -> Unit): HandlerAction<Unit> {
+        if (inline) return if (skipping) ok else replyOf(callback)
         val result = CompletableDeferred<HandlerAction<Unit>>()
         callbacks.execute {
             if (skipping) {
                 result.complete(ok)
                 return@execute
             }
-            val reply = CollectingReply()
             try {
-                callback(reply)
-                val action = reply.action()
-                if (action is HandlerAction.Stop) skipping = true
-                result.complete(action)
+                result.complete(replyOf(callback))
             } catch (e: Throwable) {
-                skipping = true
                 result.completeExceptionally(e)
-            } finally {
-                reply.valid = false
             }
         }
         return HandlerAction.Later(result, Unit)
+    }
+
+    /** Runs [callback] and returns what it replied; a Stop or a throw skips the message callbacks after it. */
+    private fun replyOf(callback: (Reply) -> Unit): HandlerAction<Unit> {
+        val reply = CollectingReply()
+        try {
+            callback(reply)
+            return reply.action().also { if (it is HandlerAction.Stop) skipping = true }
+        } catch (e: Throwable) {
+            skipping = true
+            throw e
+        } finally {
+            reply.valid = false
+        }
     }
 }
 

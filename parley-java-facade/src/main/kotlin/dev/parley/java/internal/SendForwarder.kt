@@ -36,6 +36,7 @@ internal class SendForwarder(
     private val capacity: Int,
     private val scope: CoroutineScope,
     private val completions: Executor,
+    private val callbacks: SerialExecutor,
 ) {
     private class Waiting(
         val frame: Frame,
@@ -50,7 +51,7 @@ internal class SendForwarder(
     private val waiting = AtomicInteger()
 
     fun send(frame: Frame): CompletableFuture<Void?> {
-        val future = CallbackFuture<Void?>(completions)
+        val future = CallbackFuture<Void?>(completions, callbacks)
         if (waiting.get() == 0) {
             when (val result = client.trySend(frame)) {
                 is SendResult.Enqueued -> return future.completedBy(result.written)

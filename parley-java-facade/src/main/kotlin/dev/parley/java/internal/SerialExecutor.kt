@@ -3,10 +3,7 @@ package dev.parley.java.internal
 import kotlinx.coroutines.suspendCancellableCoroutine
 import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.Executor
-import java.util.concurrent.Executors
-import java.util.concurrent.ThreadFactory
 import java.util.concurrent.atomic.AtomicBoolean
-import java.util.concurrent.atomic.AtomicInteger
 import kotlin.coroutines.resume
 
 /**
@@ -34,7 +31,7 @@ internal class SerialExecutor(
 
     private fun drain() {
         val outer = running.get()
-        running.set(true)
+        running.set(this)
         try {
             while (true) (tasks.poll() ?: break).run()
         } finally {
@@ -45,6 +42,9 @@ internal class SerialExecutor(
         }
     }
 
+    /** Whether the current thread is running one of this executor's tasks. */
+    val isCurrent: Boolean get() = running.get() === this
+
     /** Runs [block] on this executor and suspends until it has run, returning its result or throwing its exception. */
     suspend fun <T> run(block: () -> T): T =
         // Resuming with a Result and throwing here keeps the listener's exception the very same instance (resuming
@@ -53,19 +53,10 @@ internal class SerialExecutor(
             .getOrThrow()
 
     companion object {
-        private val running = ThreadLocal.withInitial { false }
+        /** The SerialExecutor whose task the current thread is running, if any. */
+        private val running = ThreadLocal<SerialExecutor?>()
 
         /** Whether the current thread is running a task of some SerialExecutor: a listener callback, or a future's. */
-        val isRunningTask: Boolean get() = running.get()
-
-        /** The default delegate: daemon threads, created as needed, so a blocking listener blocks only its client. */
-        val sharedPool: Executor by lazy {
-            val count = AtomicInteger()
-            Executors.newCachedThreadPool(
-                ThreadFactory { r ->
-                    Thread(r, "parley-callbacks-${count.incrementAndGet()}").apply { isDaemon = true }
-                },
-            )
-        }
+        val isRunningTask: Boolean get() = running.get() != null
     }
 }
