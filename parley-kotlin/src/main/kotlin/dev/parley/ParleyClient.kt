@@ -197,7 +197,7 @@ public object Parley {
     public fun start(options: ParleyOptions): ParleyConnection = connection(parent = null, options)
 
     internal fun connection(parent: CoroutineScope?, options: ParleyOptions): ParleyConnection {
-        val handler = IncomingHandler()
+        val handler = IncomingHandler(options.maxBufferedInboundBytes)
         return IncomingClient(ConnectionLoop.start(parent, handler, Unit, options), handler.incoming)
     }
 }

@@ -47,6 +47,8 @@ public class ParleyOptions internal constructor(
     public val maxPendingCallbacks: Int,
     /** Where the client's loop and handler callbacks run, or `null` for [kotlinx.coroutines.Dispatchers.Default]. */
     public val dispatcher: CoroutineDispatcher?,
+    /** How many bytes of received messages may be held for the handler at once before the client stops reading. */
+    public val maxBufferedInboundBytes: Long,
 ) {
     override fun toString(): String {
         val shownHeaders = headers.joinToString { (k, v) ->
@@ -56,7 +58,7 @@ public class ParleyOptions internal constructor(
         return "ParleyOptions(name=$name, uri=$shownUri, headers=[$shownHeaders], subprotocols=$subprotocols, " +
             "connectTimeout=$connectTimeout, closeTimeout=$closeTimeout, reconnect=$reconnect, heartbeat=$heartbeat, " +
             "sendQueueCapacity=$sendQueueCapacity, sendOverflow=$sendOverflow, maxFrameSize=$maxFrameSize, tls=$tls, " +
-            "maxPendingCallbacks=$maxPendingCallbacks)"
+            "maxPendingCallbacks=$maxPendingCallbacks, maxBufferedInboundBytes=$maxBufferedInboundBytes)"
     }
 
     /** The mutable side of [ParleyOptions]; [build] validates it. */
@@ -124,6 +126,16 @@ public class ParleyOptions internal constructor(
          */
         public var dispatcher: CoroutineDispatcher? = null
 
+        /**
+         * How many bytes of received messages may be held for the handler at once (default 8 MiB): read but not yet
+         * handled, or answered by a callback that finishes later ([HandlerAction.Later]); a client without a handler
+         * holds up to as much again in `incoming` for a collector that lags. Beyond it the client reads nothing more
+         * until some are done, so TCP pushes back on a peer that floods it, whatever the size of its messages; each
+         * message counts its payload plus about 100 bytes for the objects around it. A single message larger than
+         * this (up to [maxFrameSize]) still passes when nothing else is held.
+         */
+        public var maxBufferedInboundBytes: Long = 8L * 1024 * 1024
+
         /** Adds an upgrade request header. */
         public fun header(name: String, value: String) {
             headers += name to value
@@ -155,6 +167,9 @@ public class ParleyOptions internal constructor(
                 "maxFrameSize must be in 1..${Int.MAX_VALUE} bytes but was $maxFrameSize"
             }
             require(maxPendingCallbacks > 0) { "maxPendingCallbacks must be positive but was $maxPendingCallbacks" }
+            require(maxBufferedInboundBytes > 0) {
+                "maxBufferedInboundBytes must be positive but was $maxBufferedInboundBytes"
+            }
             val name = name ?: "parley-${nextId.incrementAndGet()}"
             require(name.isNotBlank()) { "name must not be blank" }
             return ParleyOptions(
@@ -174,6 +189,7 @@ public class ParleyOptions internal constructor(
                 httpClient = httpClient,
                 maxPendingCallbacks = maxPendingCallbacks,
                 dispatcher = dispatcher,
+                maxBufferedInboundBytes = maxBufferedInboundBytes,
             )
         }
 

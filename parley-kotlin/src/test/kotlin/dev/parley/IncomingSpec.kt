@@ -27,7 +27,7 @@ class IncomingSpec :
 
         /** A client without a handler on the virtual clock, over [transport]; its handler gives the flow. */
         fun TestScope.incomingClient(transport: FakeTransport): Pair<ParleyClient, IncomingHandler> {
-            val handler = IncomingHandler()
+            val handler = IncomingHandler(fakeOptions.maxBufferedInboundBytes)
             val client =
                 ConnectionLoop.start(
                     backgroundScope as CoroutineScope,

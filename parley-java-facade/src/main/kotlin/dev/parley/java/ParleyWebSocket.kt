@@ -368,6 +368,15 @@ public class ParleyWebSocket private constructor(
          */
         public fun maxPendingCallbacks(count: Int): Builder = apply { settings += { maxPendingCallbacks = count } }
 
+        /**
+         * How many bytes of received messages may be held for the listener at once (default 8 MiB): read but not yet
+         * handed to it, or handed to a [callbackExecutor] and not finished. Beyond it the client reads nothing more
+         * until some are done, so TCP pushes back on a peer that floods it; each message counts its payload plus about
+         * 100 bytes. One message larger than this (up to [maxFrameSize]) still passes when nothing else is held.
+         * Validated by [build] (positive).
+         */
+        public fun maxBufferedInbound(bytes: Long): Builder = apply { settings += { maxBufferedInboundBytes = bytes } }
+
         /** Validates and builds. @throws IllegalArgumentException naming the bad option. */
         public fun build(): ParleyWebSocket {
             // By default the client's loop runs where the callbacks run, so a message reaches the listener without a

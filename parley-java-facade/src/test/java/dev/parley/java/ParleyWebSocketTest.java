@@ -308,6 +308,9 @@ class ParleyWebSocketTest {
         IllegalArgumentException pending = assertThrows(IllegalArgumentException.class,
             () -> ParleyWebSocket.builder(URI.create("ws://example.com/")).maxPendingCallbacks(0).build());
         assertTrue(pending.getMessage().contains("maxPendingCallbacks"), pending.getMessage());
+        IllegalArgumentException buffered = assertThrows(IllegalArgumentException.class,
+            () -> ParleyWebSocket.builder(URI.create("ws://example.com/")).maxBufferedInbound(0).build());
+        assertTrue(buffered.getMessage().contains("maxBufferedInboundBytes"), buffered.getMessage());
     }
 
     /** Waits, bounded, for a condition another thread makes true. */

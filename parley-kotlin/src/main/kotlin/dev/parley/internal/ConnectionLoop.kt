@@ -59,10 +59,17 @@ internal class ConnectionLoop<S> private constructor(
     private val options = shared.options
     private val log = shared.log
     private val telemetry = shared.telemetry
-    private val invoker =
+
+    /**
+     * Bounds the bytes of received messages held for the handler (see [InboundBudget]). A waiting reader wakes the
+     * loop, which then settles the results that have completed and so gives their bytes back.
+     */
+    private val budget: InboundBudget = InboundBudget(options.maxBufferedInboundBytes) { invoker.wake.trySend(Unit) }
+    private val invoker: HandlerInvoker<S> =
         HandlerInvoker(
             initialState,
             options.maxPendingCallbacks,
+            budget,
             ::handlerFailed,
             ::carryOut,
             telemetry.pendingCallbacks,
@@ -73,7 +80,20 @@ internal class ConnectionLoop<S> private constructor(
      * capacity only decides how far a reader may run ahead of the handler. A session reported but never read (the
      * client stopped first) is closed here: nobody else would.
      */
-    private val events = Channel<Tagged>(EVENT_CAPACITY) { (it.input as? Opened)?.session?.abort() }
+    private val events =
+        Channel<Tagged>(EVENT_CAPACITY) {
+            when (val input = it.input) {
+                is Opened -> input.session.abort()
+                is InboundEvent -> budget.release(input.charge)
+                else -> Unit
+            }
+        }
+
+    /**
+     * The budget held by the inbound message being handled, until a later result takes it over ([carryOut]) or the
+     * loop releases it when done with the message ([onTagged]).
+     */
+    private var chargeOfInbound = 0L
 
     private var phase: Phase = Phase.Disconnected(0)
     private var nextAttemptIn: Duration? = null
@@ -182,14 +202,31 @@ internal class ConnectionLoop<S> private constructor(
 
     private suspend fun onTagged(tagged: Tagged) {
         if (tagged.generation != generation) {
-            // An attempt abandoned after it succeeded: nobody else will close that connection.
-            (tagged.input as? Opened)?.session?.abort()
+            when (val input = tagged.input) {
+                // An attempt abandoned after it succeeded: nobody else will close that connection.
+                is Opened -> input.session.abort()
+
+                is InboundEvent -> budget.release(input.charge)
+
+                else -> Unit
+            }
             return
         }
         when (val input = tagged.input) {
-            is InboundEvent -> onInbound(input.inbound, input.receivedAtNanos)
+            is InboundEvent -> {
+                chargeOfInbound = input.charge
+                try {
+                    onInbound(input.inbound, input.receivedAtNanos)
+                } finally {
+                    budget.release(chargeOfInbound)
+                    chargeOfInbound = 0
+                }
+            }
+
             is Opened -> opened(input)
+
             HeartbeatDue -> onHeartbeatDue()
+
             is Event -> fire(input)
         }
     }
@@ -413,6 +450,7 @@ internal class ConnectionLoop<S> private constructor(
                 options,
                 telemetry,
                 events,
+                budget,
                 log,
                 clock,
             )
@@ -499,7 +537,9 @@ internal class ConnectionLoop<S> private constructor(
 
             is HandlerAction.Later -> {
                 if (invoker.isFull) waitForRoom()
-                if (phase !is Phase.Stopped) invoker.hold(action.result, from)
+                // The message it answers stays held until the result is settled.
+                if (phase !is Phase.Stopped) invoker.hold(action.result, from, chargeOfInbound)
+                chargeOfInbound = 0
             }
         }
     }

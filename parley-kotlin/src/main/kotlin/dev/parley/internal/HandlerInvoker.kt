@@ -26,6 +26,8 @@ import java.util.concurrent.atomic.AtomicInteger
 internal class HandlerInvoker<S>(
     initialState: S,
     private val maxPending: Int,
+    /** Released by each result's charge as it is settled or abandoned. */
+    private val budget: InboundBudget,
     private val onFailure: suspend (Throwable) -> Unit,
     private val carryOut: suspend (HandlerAction<S>, connection: Long) -> Unit,
     /** Counts results not completed yet (for metrics): up when held, down as each completes, on any thread. */
@@ -36,6 +38,8 @@ internal class HandlerInvoker<S>(
     private class Pending<S>(
         val result: Deferred<HandlerAction<S>>,
         val connection: Long,
+        /** What the message it answers holds of the inbound budget. */
+        val charge: Long,
     )
 
     private val pending = ArrayDeque<Pending<*>>()
@@ -47,9 +51,10 @@ internal class HandlerInvoker<S>(
 
     /**
      * Signalled when a result completes that the loop should carry out soon: one with something to do (a failure, or
-     * any action but Ok), or any result while such a one waits behind it. A result that completes with Ok wakes nobody:
-     * it only frees its place in the window, which the loop notices on its next turn (or at once when the window is
-     * full). That keeps a callback that replies nothing from costing a wake-up of the client's thread per message.
+     * any action but Ok), or any result while such a one waits behind it, or while the reader waits for the inbound
+     * budget that settling it gives back. Otherwise a result that completes with Ok wakes nobody: it only frees its
+     * place in the window, which the loop notices on its next turn (or at once when the window is full). That keeps a
+     * callback that replies nothing from costing a wake-up of the client's thread per message.
      */
     val wake = Channel<Unit>(Channel.CONFLATED)
 
@@ -83,15 +88,18 @@ internal class HandlerInvoker<S>(
         null
     }
 
-    /** Holds [result], answering a callback of [connection]; the loop makes room first (see [isFull]). */
-    fun hold(result: Deferred<HandlerAction<S>>, connection: Long) {
-        pending.addLast(Pending(result, connection))
+    /**
+     * Holds [result], answering a callback of [connection] (with the [charge] of its message, released when it is
+     * settled); the loop makes room first (see [isFull]).
+     */
+    fun hold(result: Deferred<HandlerAction<S>>, connection: Long, charge: Long) {
+        pending.addLast(Pending(result, connection, charge))
         outstanding.incrementAndGet()
         result.invokeOnCompletion {
             outstanding.decrementAndGet()
             val urgent = isUrgent(result)
             if (urgent) urgentWaiting.incrementAndGet()
-            if (urgent || urgentWaiting.get() > 0) wake.trySend(Unit)
+            if (urgent || urgentWaiting.get() > 0 || budget.readerWaiting) wake.trySend(Unit)
         }
     }
 
@@ -124,10 +132,11 @@ internal class HandlerInvoker<S>(
     }
 
     fun abandon() {
+        for (done in pending) budget.release(done.charge)
         pending.clear()
     }
 
-    private fun removeOldest(): Pending<*> = pending.removeFirst()
+    private fun removeOldest(): Pending<*> = pending.removeFirst().also { budget.release(it.charge) }
 
     @OptIn(ExperimentalCoroutinesApi::class)
     @Suppress("UNCHECKED_CAST")

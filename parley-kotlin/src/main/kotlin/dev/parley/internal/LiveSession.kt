@@ -2,6 +2,7 @@ package dev.parley.internal
 
 import dev.parley.CloseCodes
 import dev.parley.DisconnectReason
+import dev.parley.Frame
 import dev.parley.ParleyOptions
 import dev.parley.internal.transport.Opcode
 import dev.parley.internal.transport.TransportProtocolException
@@ -41,6 +42,7 @@ internal class LiveSession(
     private val options: ParleyOptions,
     private val telemetry: Telemetry,
     private val events: SendChannel<Tagged>,
+    private val budget: InboundBudget,
     private val log: ClientLog,
     clock: Clock,
 ) {
@@ -142,7 +144,16 @@ internal class LiveSession(
                     if (log.isTraceEnabled) log.trace("received {}", frame)
                     val inbound = assembler.accept(frame) ?: continue
                     // Stamped on receipt: a round trip must not include the time the pong waits behind the handler.
-                    events.send(Tagged(tag, InboundEvent(inbound, receivedAtNanos = telemetry.lastInboundNanos)))
+                    val receivedAt = telemetry.lastInboundNanos
+                    val charge = inbound.charge()
+                    // Wait here, not in the loop, while received messages hold the whole budget: TCP then pushes back.
+                    budget.acquire(charge)
+                    try {
+                        events.send(Tagged(tag, InboundEvent(inbound, receivedAt, charge)))
+                    } catch (e: CancellationException) {
+                        budget.release(charge)
+                        throw e
+                    }
                     if (inbound is Inbound.Close || inbound is Inbound.Violation) return
                 }
                 Event.TransportLost(
@@ -188,4 +199,23 @@ internal fun closeFrame(code: Int, reason: String): WireFrame {
             text.copyInto(it, 2)
         }
     return WireFrame(Opcode.CLOSE, payload)
+}
+
+/** What a received message holds of the [InboundBudget]; the end of the connection (close, violation) holds nothing. */
+private fun Inbound.charge(): Long = when (this) {
+    is Inbound.Message ->
+        InboundBudget.charge(
+            when (val frame = frame) {
+                is Frame.Text -> frame.text.length
+                is Frame.Binary -> frame.bytes.size
+                is Frame.Ping -> frame.payload.size
+                is Frame.Pong -> frame.payload.size
+            },
+        )
+
+    is Inbound.Ping -> InboundBudget.charge(payload.size)
+
+    is Inbound.Pong -> InboundBudget.charge(payload.size)
+
+    is Inbound.Close, is Inbound.Violation -> 0
 }

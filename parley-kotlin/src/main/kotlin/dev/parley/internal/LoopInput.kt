@@ -8,6 +8,8 @@ internal class InboundEvent(
     val inbound: Inbound,
     /** [Clock.nanos] when the frame was read. */
     val receivedAtNanos: Long,
+    /** What it holds of the client's [InboundBudget], released once the loop (or a later result) is done with it. */
+    val charge: Long,
 ) : LoopInput
 
 /** An input from a helper, stamped with the generation of the connection or attempt it belongs to. */

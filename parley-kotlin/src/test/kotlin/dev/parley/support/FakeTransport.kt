@@ -56,6 +56,10 @@ internal class FakeSession(
         inbound.trySend(WireFrame(Opcode.TEXT, text.encodeToByteArray())).getOrThrow()
     }
 
+    fun feedBinary(bytes: ByteArray) {
+        inbound.trySend(WireFrame(Opcode.BINARY, bytes)).getOrThrow()
+    }
+
     /** End of stream without a close frame, as when the peer vanishes. */
     fun drop() {
         inbound.close()
