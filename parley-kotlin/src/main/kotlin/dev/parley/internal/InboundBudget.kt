@@ -57,7 +57,9 @@ internal class InboundBudget(
     fun release(bytes: Long) {
         if (bytes == 0L) return
         used.addAndGet(-bytes)
-        released.trySend(Unit)
+        // Rung only for a waiting reader: it sets the flag before it looks at [used] again, so either it sees this
+        // release there or this sees the flag (both are volatile accesses).
+        if (readerWaiting) released.trySend(Unit)
     }
 
     companion object {
