@@ -176,6 +176,17 @@ public sealed class StopReason {
     public data class Cancelled(
         val cause: Throwable?,
     ) : StopReason()
+
+    /**
+     * The client itself failed: its own code, or its transport, threw something it does not expect (a bug, or an
+     * `Error` such as `OutOfMemoryError`). It released what it could and stopped rather than run on in a state it
+     * cannot trust; a linked scope fails with the same [cause].
+     *
+     * @property cause what was thrown.
+     */
+    public data class Failed(
+        val cause: Throwable,
+    ) : StopReason()
 }
 
 /** Close codes from RFC 6455 §7.4.1 that Parley sends or reports. */

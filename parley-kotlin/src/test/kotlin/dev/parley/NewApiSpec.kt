@@ -2,6 +2,9 @@ package dev.parley
 
 import dev.parley.internal.ClientHandle
 import dev.parley.internal.Command
+import dev.parley.internal.transport.OpenRequest
+import dev.parley.internal.transport.Transport
+import dev.parley.internal.transport.TransportSession
 import dev.parley.support.FakeSession
 import dev.parley.support.FakeTransport
 import dev.parley.support.RecordingHandler
@@ -31,8 +34,11 @@ import io.kotest.matchers.nulls.shouldNotBeNull
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.types.shouldBeInstanceOf
 import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.CoroutineExceptionHandler
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Deferred
+import kotlinx.coroutines.Job
 import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.async
 import kotlinx.coroutines.channels.Channel
@@ -497,6 +503,37 @@ class NewApiSpec :
                         events.drain().count { it is ParleyEvent.FrameDropped } shouldBe 256
                     }
                     stopBounded(client)
+                }
+            }
+        }
+
+        context("StopReason.Failed") {
+            test("a client whose own code throws stops as Failed with that exception, and fails its linked scope") {
+                runTest {
+                    val boom = IllegalStateException("boom: a bug in the client")
+                    // A session that breaks the loop itself (not a handler callback): reading its headers throws.
+                    val transport =
+                        object : Transport {
+                            override suspend fun open(request: OpenRequest): TransportSession =
+                                object : TransportSession by FakeSession() {
+                                    override val responseHeaders: Map<String, List<String>>
+                                        get() = throw boom
+                                }
+
+                            override fun close() = Unit
+                        }
+                    val parentFailure = CompletableDeferred<Throwable>()
+                    val parent =
+                        CoroutineScope(Job() + CoroutineExceptionHandler { _, e -> parentFailure.complete(e) })
+                    val client = virtualClient(recorder(), Unit, fakeOptions(), transport, parent = parent)
+                    testScheduler.runCurrent()
+                    withClue("a broken loop was reported as ${client.state.value}") {
+                        client.state.value shouldBe ConnectionState.Stopped(StopReason.Failed(boom))
+                    }
+                    withTimeout(5.seconds) { client.stop() }
+                    // The same exception, or the copy coroutines' stack-trace recovery makes of it on the way up.
+                    val failed = parentFailure.await()
+                    (failed === boom || failed.cause === boom) shouldBe true
                 }
             }
         }

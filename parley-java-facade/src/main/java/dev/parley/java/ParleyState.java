@@ -32,7 +32,9 @@ public final class ParleyState {
         /** A listener threw: {@link #stopCause()}. */
         LISTENER_FAILED,
         /** The client's coroutine was cancelled from outside (not through this API): {@link #stopCause()}. */
-        CANCELLED
+        CANCELLED,
+        /** The client itself failed (a bug, or an {@code Error} such as {@code OutOfMemoryError}): {@link #stopCause()}. */
+        FAILED
     }
 
     private final Kind kind;

@@ -442,6 +442,8 @@ private object JavaViews {
 
                     is StopReason.HandlerFailed -> Triple(ParleyState.StopKind.LISTENER_FAILED, null, r.cause)
 
+                    is StopReason.Failed -> Triple(ParleyState.StopKind.FAILED, null, r.cause)
+
                     is StopReason.RetriesExhausted -> {
                         val gaveUp = RetriesExhaustedException(r.attempts, r.last)
                         Triple(ParleyState.StopKind.RETRIES_EXHAUSTED, null, gaveUp)

@@ -142,6 +142,12 @@ internal class ConnectionLoop<S> private constructor(
         } catch (e: CancellationException) {
             if (phase !is Phase.Stopped) phase = Phase.Stopped(StopReason.Cancelled(e))
             throw e
+        } catch (e: Throwable) {
+            // Not the handler's (the invoker catches that) nor a cancellation: the loop itself broke. Say so, rather
+            // than let terminate() report a cancellation nobody asked for.
+            log.error("the client failed; stopping", e)
+            if (phase !is Phase.Stopped) phase = Phase.Stopped(StopReason.Failed(e))
+            throw e
         } finally {
             failure = terminate()
             Liveness.loops.decrementAndGet()
@@ -538,8 +544,10 @@ internal class ConnectionLoop<S> private constructor(
             is HandlerAction.Later -> {
                 if (invoker.isFull) waitForRoom()
                 // The message it answers stays held until the result is settled.
-                if (phase !is Phase.Stopped) invoker.hold(action.result, from, chargeOfInbound)
-                chargeOfInbound = 0
+                if (phase !is Phase.Stopped) {
+                    invoker.hold(action.result, from, chargeOfInbound)
+                    chargeOfInbound = 0
+                }
             }
         }
     }
