@@ -79,13 +79,13 @@ public class ParleyWebSocket private constructor(
     private val callbacks: SerialExecutor,
     /** Whether the client's loop runs on [callbacks], so that listener callbacks are called in place. */
     private val loopOnCallbacks: Boolean,
-    callbackExecutor: Executor,
+    completionExecutor: Executor,
 ) : AutoCloseable {
     /** Runs the coroutines behind futures and listeners; each ends on its own (nothing here is ever cancelled). */
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
 
-    /** Runs the dependents of user futures in order, on the callback executor but apart from the listener's callbacks. */
-    private val completions = SerialExecutor(callbackExecutor)
+    /** Runs the dependents of user futures in order, apart from the listener's callbacks. */
+    private val completions = SerialExecutor(completionExecutor)
 
     @Volatile
     private var started: Started? = null
