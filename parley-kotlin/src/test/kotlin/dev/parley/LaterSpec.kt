@@ -31,8 +31,10 @@ import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineExceptionHandler
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.test.TestScope
 import kotlinx.coroutines.test.runTest
+import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.withTimeoutOrNull
 import java.net.SocketTimeoutException
 import java.nio.ByteBuffer
@@ -135,8 +137,10 @@ class LaterSpec :
                         handler.expect<Seen.Connected>()
                         repeat(3) { peer.sendText("message-$it") }
                         repeat(3) { handler.expect<Seen.Received>() }
+                        // A callback is seen before it makes its result: wait (bounded) until the third has made it.
+                        withTimeout(5.seconds) { while (handler.results.size < 3) delay(1) }
                         // Completed in reverse; each callback has returned once the next one was called, and the
-                        // third has at least started: completing a result before it is held changes no order.
+                        // third has at least made its result: completing a result before it is held changes no order.
                         for (i in 2 downTo 0) handler.results[i].complete(push("answer-$i"))
                         List(3) { peer.readFrame().text } shouldBe listOf("answer-0", "answer-1", "answer-2")
                     } finally {

@@ -10,8 +10,10 @@ import java.nio.ByteBuffer;
  * <ul>
  *   <li>By default they run on the client's own thread (one of {@code Dispatchers.IO}, taken by one client at a
  *   time), as a Kotlin handler does: a message reaches {@code onText} without a hand-off to another thread. While a
- *   callback runs, that client reads nothing more, so a slow listener pushes back on the peer through TCP at once; a
- *   listener that blocks holds up only its own client (its heartbeat included), never other clients.</li>
+ *   callback runs, that client reads and writes nothing more (sends from other threads wait, and so does its
+ *   heartbeat), so a slow listener pushes back on the peer through TCP at once; a listener that blocks holds up only
+ *   its own client, never other clients. Give a {@code callbackExecutor} if callbacks do slow work and the client must
+ *   go on meanwhile.</li>
  *   <li>With {@link ParleyWebSocket.Builder#callbackExecutor} (an Android main-thread executor, say) they run on that
  *   executor instead. The message callbacks ({@code onText}, {@code onBinary}, {@code onPing}, {@code onPong},
  *   {@code onInfo}) are then pipelined: the client hands each one to the executor and reads on without waiting for it,

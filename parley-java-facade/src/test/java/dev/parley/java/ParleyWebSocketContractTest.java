@@ -320,9 +320,14 @@ class ParleyWebSocketContractTest {
             });
 
             Throwable thrown = joinInCallback.get(WAIT, TimeUnit.SECONDS);
-            assertNotNull(thrown, "join() inside onText returned instead of failing at once");
-            assertTrue(thrown instanceof IllegalStateException, "join() inside onText threw " + thrown);
-            assertTrue(thrown.getMessage().contains("inside a listener callback"), thrown.getMessage());
+            if (callbacks == Callbacks.DEFAULT_EXECUTOR || thrown != null) {
+                // On the client's own thread the frame cannot be written before the callback returns, so the wait is
+                // refused. With an executor of its own the write may already be done when join() is called, and a
+                // done future may be joined: then it returns; otherwise it is refused just the same.
+                assertNotNull(thrown, "join() inside onText returned instead of failing at once");
+                assertTrue(thrown instanceof IllegalStateException, "join() inside onText threw " + thrown);
+                assertTrue(thrown.getMessage().contains("inside a listener callback"), thrown.getMessage());
+            }
             assertEquals("joined", joinInDependent.get(WAIT, TimeUnit.SECONDS));
             // The send itself was made and is echoed: only the wait was refused.
             Set<String> seen = new TreeSet<>();
