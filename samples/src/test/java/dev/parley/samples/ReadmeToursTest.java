@@ -1,0 +1,37 @@
+package dev.parley.samples;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import org.junit.jupiter.api.Test;
+
+/**
+ * README's tours are code a newcomer pastes: they live in this module, where the build compiles them, and this test
+ * fails when README's copy drifts from the compiled one.
+ */
+class ReadmeToursTest {
+    private static final Path ROOT = Paths.get("..").toAbsolutePath().normalize();
+
+    @Test
+    void theKotlinTourInReadmeIsTheCompiledOne() throws IOException {
+        String readme = read(ROOT.resolve("README.md"));
+        String compiled = read(ROOT.resolve("samples/src/main/kotlin/dev/parley/samples/tour/KotlinTour.kt"));
+        String block = codeBlockAfter(readme, "## A tour in Kotlin", "```kotlin");
+        assertEquals(block, compiled.substring(compiled.indexOf('\n', compiled.indexOf("package ")) + 2),
+            "README's Kotlin tour differs from samples/.../tour/KotlinTour.kt (which the build compiles): "
+                + "change both together");
+    }
+
+    private static String codeBlockAfter(String text, String heading, String fence) {
+        int start = text.indexOf(fence, text.indexOf(heading)) + fence.length() + 1;
+        return text.substring(start, text.indexOf("```", start));
+    }
+
+    private static String read(Path path) throws IOException {
+        return new String(Files.readAllBytes(path), StandardCharsets.UTF_8);
+    }
+}
