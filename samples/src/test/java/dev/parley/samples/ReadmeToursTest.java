@@ -7,6 +7,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -23,6 +25,27 @@ class ReadmeToursTest {
         String block = codeBlockAfter(readme, "## A tour in Kotlin", "```kotlin");
         assertEquals(block, compiled.substring(compiled.indexOf('\n', compiled.indexOf("package ")) + 2),
             "README's Kotlin tour differs from samples/.../tour/KotlinTour.kt (which the build compiles): "
+                + "change both together");
+    }
+
+    @Test
+    void theJavaTourInReadmeIsTheCompiledOne() throws IOException {
+        String readme = read(ROOT.resolve("README.md"));
+        List<String> compiled =
+            Files.readAllLines(ROOT.resolve("samples/src/main/java/dev/parley/samples/tour/JavaTour.java"));
+        // README shows the imports, then the statements the file compiles inside a method (eight spaces in).
+        List<String> expected = new ArrayList<>();
+        for (String line : compiled) if (line.startsWith("import ")) expected.add(line);
+        expected.add("");
+        boolean inside = false;
+        for (String line : compiled) {
+            if (line.trim().equals("// README:end")) inside = false;
+            if (inside) expected.add(line.isEmpty() ? "" : line.substring(8));
+            if (line.trim().equals("// README:begin")) inside = true;
+        }
+        String block = codeBlockAfter(readme, "## A tour in Java", "```java");
+        assertEquals(String.join("\n", expected) + "\n", block,
+            "README's Java tour differs from samples/.../tour/JavaTour.java (which the build compiles): "
                 + "change both together");
     }
 
