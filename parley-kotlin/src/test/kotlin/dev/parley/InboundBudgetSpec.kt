@@ -6,6 +6,7 @@ import dev.parley.support.FakeTransport
 import dev.parley.support.RecordingHandler
 import dev.parley.support.awaitConnected
 import dev.parley.support.fakeOptions
+import dev.parley.support.stopBounded
 import dev.parley.support.virtualClient
 import dev.parley.testing.RawWebSocketServer
 import dev.parley.testing.WsOpcode
@@ -52,13 +53,6 @@ private class HoldingHandler : RecordingHandler<Unit>() {
 class InboundBudgetSpec :
     FunSpec({
         defaultTestConfig = DefaultTestConfig(timeout = 60.seconds)
-
-        suspend fun TestScope.stopBounded(client: ParleyClient) {
-            withClue("stop() did not return within 5 s (virtual): ${client.state.value}") {
-                withTimeoutOrNull(5.seconds) { client.stop() } shouldBe Unit
-            }
-            testScheduler.runCurrent()
-        }
 
         test("results that finish later hold their messages' bytes: at 3 MiB the client reads no 1 MiB message more") {
             runTest {

@@ -12,6 +12,7 @@ import dev.parley.support.Seen
 import dev.parley.support.awaitConnected
 import dev.parley.support.awaitState
 import dev.parley.support.fakeOptions
+import dev.parley.support.stopBounded
 import dev.parley.support.virtualClient
 import dev.parley.testing.RawFrame
 import dev.parley.testing.RawPeer
@@ -90,13 +91,6 @@ class LaterSpec :
 
         /** A parent for a client that fails (a linked client fails its scope); the failure is not the test's. */
         fun failingParent() = CoroutineScope(Job() + CoroutineExceptionHandler { _, _ -> })
-
-        suspend fun TestScope.stopBounded(client: ParleyClient) {
-            withClue("stop() did not return within 5 s (virtual): ${client.state.value}") {
-                withTimeoutOrNull(5.seconds) { client.stop() } shouldBe Unit
-            }
-            testScheduler.runCurrent()
-        }
 
         context("order") {
             test("results are carried out in the order their callbacks returned, even when they complete in reverse") {

@@ -16,6 +16,7 @@ import dev.parley.support.awaitConnected
 import dev.parley.support.awaitState
 import dev.parley.support.fakeOptions
 import dev.parley.support.recorder
+import dev.parley.support.stopBounded
 import dev.parley.support.virtualClient
 import dev.parley.support.virtualClockClient
 import dev.parley.testing.KtorTestServer
@@ -81,13 +82,6 @@ private fun failureOf(deferred: Deferred<Unit>): Throwable {
 class NewApiSpec :
     FunSpec({
         defaultTestConfig = DefaultTestConfig(timeout = 60.seconds)
-
-        suspend fun TestScope.stopBounded(client: ParleyClient) {
-            withClue("stop() did not return within 5 s (virtual): ${client.state.value}") {
-                withTimeoutOrNull(5.seconds) { client.stop() } shouldBe Unit
-            }
-            testScheduler.runCurrent()
-        }
 
         context("enqueue(frame)") {
             test("frames enqueued by one coroutine are written in call order; each Deferred completes when written") {

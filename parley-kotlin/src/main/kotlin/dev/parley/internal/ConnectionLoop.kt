@@ -80,14 +80,7 @@ internal class ConnectionLoop<S> private constructor(
      * capacity only decides how far a reader may run ahead of the handler. A session reported but never read (the
      * client stopped first) is closed here: nobody else would.
      */
-    private val events =
-        Channel<Tagged>(EVENT_CAPACITY) {
-            when (val input = it.input) {
-                is Opened -> input.session.abort()
-                is InboundEvent -> budget.release(input.charge)
-                else -> Unit
-            }
-        }
+    private val events = Channel<Tagged>(EVENT_CAPACITY) { discard(it.input) }
 
     /**
      * The budget held by the inbound message being handled, until a later result takes it over ([carryOut]) or the
@@ -206,18 +199,20 @@ internal class ConnectionLoop<S> private constructor(
         }
     }
 
-    private suspend fun onTagged(tagged: Tagged) {
-        if (tagged.generation != generation) {
-            when (val input = tagged.input) {
-                // An attempt abandoned after it succeeded: nobody else will close that connection.
-                is Opened -> input.session.abort()
-
-                is InboundEvent -> budget.release(input.charge)
-
-                else -> Unit
-            }
-            return
+    /**
+     * Lets go of a report nobody will act on (its connection or attempt has ended, or the client stopped first): a
+     * session an attempt opened is closed here, since nobody else would, and a message gives its budget back.
+     */
+    private fun discard(input: LoopInput) {
+        when (input) {
+            is Opened -> input.session.abort()
+            is InboundEvent -> budget.release(input.charge)
+            else -> Unit
         }
+    }
+
+    private suspend fun onTagged(tagged: Tagged) {
+        if (tagged.generation != generation) return discard(tagged.input)
         when (val input = tagged.input) {
             is InboundEvent -> {
                 chargeOfInbound = input.charge

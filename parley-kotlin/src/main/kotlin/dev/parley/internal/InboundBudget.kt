@@ -1,5 +1,6 @@
 package dev.parley.internal
 
+import dev.parley.Frame
 import kotlinx.coroutines.channels.Channel
 import java.util.concurrent.atomic.AtomicLong
 
@@ -25,8 +26,6 @@ internal class InboundBudget(
 
     /** Rung on every release, so a waiting reader looks again. */
     private val released = Channel<Unit>(Channel.CONFLATED)
-
-    val bytesHeld: Long get() = used.get()
 
     /** Whether a reader is waiting for room. */
     @Volatile
@@ -68,6 +67,16 @@ internal class InboundBudget(
          * or string, the report to the loop). Charging the objects too keeps a flood of tiny frames bounded as well.
          */
         fun charge(payloadBytes: Int): Long = payloadBytes + PER_MESSAGE_OVERHEAD
+
+        /** What holding [frame] costs: its text's length or its bytes, as for [charge]. */
+        fun charge(frame: Frame): Long = charge(
+            when (frame) {
+                is Frame.Text -> frame.text.length
+                is Frame.Binary -> frame.bytes.size
+                is Frame.Ping -> frame.payload.size
+                is Frame.Pong -> frame.payload.size
+            },
+        )
 
         private const val PER_MESSAGE_OVERHEAD = 96L
     }

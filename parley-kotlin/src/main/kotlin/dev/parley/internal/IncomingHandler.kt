@@ -46,12 +46,12 @@ internal class IncomingHandler(
 
     private val ok = HandlerAction.Ok(Unit)
 
-    val incoming: Flow<Frame> = channel.receiveAsFlow().onEach { budget.release(chargeOf(it)) }
+    val incoming: Flow<Frame> = channel.receiveAsFlow().onEach { budget.release(InboundBudget.charge(it)) }
 
     override suspend fun onFrame(frame: Frame, state: Unit): HandlerAction<Unit> {
         // Pongs reach onFrame through the default onPong; they are not messages.
         if (frame !is Frame.Text && frame !is Frame.Binary) return ok
-        val charge = chargeOf(frame)
+        val charge = InboundBudget.charge(frame)
         val before = last?.takeUnless { it.isCompleted }
         if (before == null && budget.tryAcquire(charge)) {
             if (channel.trySend(frame).isSuccess) return ok
@@ -73,9 +73,6 @@ internal class IncomingHandler(
         channel.close()
         waiting.cancel()
     }
-
-    private fun chargeOf(frame: Frame): Long =
-        InboundBudget.charge(if (frame is Frame.Text) frame.text.length else (frame as Frame.Binary).bytes.size)
 
     private companion object {
         /** Messages held for a collector that lags, before the window of waiting hand-overs starts to fill. */

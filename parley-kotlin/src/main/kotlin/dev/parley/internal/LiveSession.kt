@@ -2,7 +2,6 @@ package dev.parley.internal
 
 import dev.parley.CloseCodes
 import dev.parley.DisconnectReason
-import dev.parley.Frame
 import dev.parley.ParleyOptions
 import dev.parley.internal.transport.Opcode
 import dev.parley.internal.transport.TransportProtocolException
@@ -203,19 +202,8 @@ internal fun closeFrame(code: Int, reason: String): WireFrame {
 
 /** What a received message holds of the [InboundBudget]; the end of the connection (close, violation) holds nothing. */
 private fun Inbound.charge(): Long = when (this) {
-    is Inbound.Message ->
-        InboundBudget.charge(
-            when (val frame = frame) {
-                is Frame.Text -> frame.text.length
-                is Frame.Binary -> frame.bytes.size
-                is Frame.Ping -> frame.payload.size
-                is Frame.Pong -> frame.payload.size
-            },
-        )
-
+    is Inbound.Message -> InboundBudget.charge(frame)
     is Inbound.Ping -> InboundBudget.charge(payload.size)
-
     is Inbound.Pong -> InboundBudget.charge(payload.size)
-
     is Inbound.Close, is Inbound.Violation -> 0
 }

@@ -11,14 +11,18 @@ import dev.parley.internal.transport.Transport
 import dev.parley.internal.transport.TransportSession
 import dev.parley.internal.transport.WireFrame
 import dev.parley.parleyOptions
+import io.kotest.assertions.withClue
+import io.kotest.matchers.shouldBe
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.test.StandardTestDispatcher
 import kotlinx.coroutines.test.TestScope
+import kotlinx.coroutines.withTimeoutOrNull
 import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.time.Duration
+import kotlin.time.Duration.Companion.seconds
 
 /**
  * A session without I/O for race specs. The test feeds what the peer "sends" ([feedText], [drop]) and reads what the
@@ -143,4 +147,12 @@ internal fun <S> TestScope.virtualClient(
 internal fun fakeOptions(configure: ParleyOptions.Builder.() -> Unit = {}): ParleyOptions = parleyOptions {
     url = "ws://fake.invalid/ws"
     configure()
+}
+
+/** Stops [client], failing the test if stop() has not returned within 5 s of virtual time; then lets the rest run. */
+internal suspend fun TestScope.stopBounded(client: ParleyClient) {
+    withClue("stop() did not return within 5 s (virtual): ${client.state.value}") {
+        withTimeoutOrNull(5.seconds) { client.stop() } shouldBe Unit
+    }
+    testScheduler.runCurrent()
 }

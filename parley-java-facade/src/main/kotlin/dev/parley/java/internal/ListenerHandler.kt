@@ -38,8 +38,6 @@ internal class ListenerHandler(
     @Volatile
     private var skipping = false
 
-    private val ok = HandlerAction.Ok(Unit)
-
     /** The client is stopping: message callbacks not started yet are skipped. */
     fun skipRemaining() {
         skipping = true
@@ -80,11 +78,11 @@ internal class ListenerHandler(
 
     /** Calls [callback] here when [inline]; otherwise hands it to the executor and answers its replies later. */
     private fun later(callback: (Reply) -> Unit): HandlerAction<Unit> {
-        if (inline) return if (skipping) ok else replyOf(callback)
+        if (inline) return if (skipping) OK else replyOf(callback)
         val result = CompletableDeferred<HandlerAction<Unit>>()
         callbacks.execute {
             if (skipping) {
-                result.complete(ok)
+                result.complete(OK)
                 return@execute
             }
             try {
