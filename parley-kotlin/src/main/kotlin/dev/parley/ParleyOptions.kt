@@ -1,6 +1,7 @@
 package dev.parley
 
-import io.ktor.client.HttpClient
+import dev.parley.transport.ParleyTransportApi
+import dev.parley.transport.TransportFactory
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
 import java.net.URI
@@ -41,8 +42,12 @@ public class ParleyOptions internal constructor(
     public val name: String,
     /** Header names (lower case) whose values never appear in logs or `toString()`. */
     public val sensitiveHeaders: Set<String>,
-    /** A caller-supplied Ktor client to connect through, or `null` for Parley's own transport on Ktor's sockets. */
-    public val httpClient: HttpClient?,
+    /**
+     * How connections are opened: `null` for Parley's own transport, which frames RFC 6455 itself on Ktor's sockets;
+     * a transport module's factory otherwise (e.g. `parley-ktor-client`'s, through a caller's Ktor `HttpClient`).
+     */
+    @property:ParleyTransportApi
+    public val transport: TransportFactory?,
     /** How many [HandlerAction.Later] results may be outstanding before the client stops reading. */
     public val maxPendingCallbacks: Int,
     /** Where the client's loop and handler callbacks run, or `null` for [kotlinx.coroutines.Dispatchers.Default]. */
@@ -103,12 +108,11 @@ public class ParleyOptions internal constructor(
         public val sensitiveHeaders: MutableSet<String> = mutableSetOf()
 
         /**
-         * A Ktor client to connect through (its engine, plugins and proxy settings) instead of Parley's own transport,
-         * which frames the socket itself and is faster. Parley derives a client from it with the WebSockets plugin
-         * (sharing its engine) and never closes the engine; you do. Parley needs raw frames: with an engine other than
-         * CIO, pings and pongs may be handled by the engine and not reach Parley.
+         * Another way of opening connections than Parley's own transport (the default, `null`). Transport modules set
+         * it through their own option: with `parley-ktor-client`, `httpClient(yourKtorClient)`.
          */
-        public var httpClient: HttpClient? = null
+        @property:ParleyTransportApi
+        public var transport: TransportFactory? = null
 
         /**
          * How many message callbacks may be finishing later ([HandlerAction.Later]) at once (default 256). At that
@@ -186,7 +190,7 @@ public class ParleyOptions internal constructor(
                 tls = tls,
                 name = name,
                 sensitiveHeaders = DEFAULT_SENSITIVE + sensitiveHeaders.map { it.lowercase() },
-                httpClient = httpClient,
+                transport = transport,
                 maxPendingCallbacks = maxPendingCallbacks,
                 dispatcher = dispatcher,
                 maxBufferedInboundBytes = maxBufferedInboundBytes,

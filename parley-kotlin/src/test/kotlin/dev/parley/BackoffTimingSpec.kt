@@ -1,10 +1,10 @@
 package dev.parley
 
 import dev.parley.internal.ConnectionLoop
-import dev.parley.internal.transport.OpenRequest
-import dev.parley.internal.transport.Transport
-import dev.parley.internal.transport.TransportSession
-import dev.parley.internal.transport.WireFrame
+import dev.parley.transport.OpenRequest
+import dev.parley.transport.Transport
+import dev.parley.transport.TransportSession
+import dev.parley.transport.WireFrame
 import io.kotest.assertions.withClue
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.booleans.shouldBeTrue

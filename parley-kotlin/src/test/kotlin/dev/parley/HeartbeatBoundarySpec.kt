@@ -2,9 +2,9 @@ package dev.parley
 
 import dev.parley.internal.Clock
 import dev.parley.internal.ConnectionLoop
-import dev.parley.internal.transport.Opcode
 import dev.parley.support.FakeTransport
 import dev.parley.support.RecordingHandler
+import dev.parley.transport.Opcode
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldBeEmpty
 import io.kotest.matchers.shouldBe

@@ -1,8 +1,6 @@
 package dev.parley
 
 import dev.parley.internal.closeFrame
-import dev.parley.internal.transport.Opcode
-import dev.parley.internal.transport.WireFrame
 import dev.parley.support.FakeSession
 import dev.parley.support.FakeTransport
 import dev.parley.support.RecordingHandler
@@ -18,6 +16,8 @@ import dev.parley.testing.RawFrame
 import dev.parley.testing.RawPeer
 import dev.parley.testing.RawWebSocketServer
 import dev.parley.testing.WsOpcode
+import dev.parley.transport.Opcode
+import dev.parley.transport.WireFrame
 import io.kotest.assertions.withClue
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.core.test.config.DefaultTestConfig

@@ -157,8 +157,10 @@ class LifecycleSpec :
                     while (openFileDescriptors() > fdsBefore + 10) kotlinx.coroutines.delay(50.milliseconds)
                 }
                 (openFileDescriptors() - fdsBefore) shouldBeLessThanOrEqual 10
-                // Dispatchers.IO is elastic (up to 64 threads), so allow it to breathe; a per-cycle leak would add 1,000.
-                (Thread.activeCount() - threadsBefore) shouldBeLessThanOrEqual 16
+                // Dispatchers.IO grows on demand up to 64 threads, and how far it grows depends on the machine's load
+                // (21 new threads were seen with other builds running), so the bound is the pool's own limit; a
+                // per-cycle leak would add 1,000.
+                (Thread.activeCount() - threadsBefore) shouldBeLessThanOrEqual 64
                 // One logger for every client: a logger per client would be kept by logback forever (+1,000 here).
                 (loggerCount() - loggersBefore) shouldBeLessThanOrEqual 0
                 // The server records a connection on its own thread, possibly after the client has already stopped it.

@@ -2,8 +2,8 @@ package dev.parley
 
 import dev.parley.internal.Inbound
 import dev.parley.internal.MessageAssembler
-import dev.parley.internal.transport.Opcode
-import dev.parley.internal.transport.WireFrame
+import dev.parley.transport.Opcode
+import dev.parley.transport.WireFrame
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.nulls.shouldBeNull
 import io.kotest.matchers.shouldBe

@@ -2,9 +2,6 @@ package dev.parley
 
 import dev.parley.internal.ClientHandle
 import dev.parley.internal.Command
-import dev.parley.internal.transport.OpenRequest
-import dev.parley.internal.transport.Transport
-import dev.parley.internal.transport.TransportSession
 import dev.parley.support.FakeSession
 import dev.parley.support.FakeTransport
 import dev.parley.support.RecordingHandler
@@ -24,6 +21,9 @@ import dev.parley.testing.RawFrame
 import dev.parley.testing.RawPeer
 import dev.parley.testing.RawWebSocketServer
 import dev.parley.testing.recordEvents
+import dev.parley.transport.OpenRequest
+import dev.parley.transport.Transport
+import dev.parley.transport.TransportSession
 import io.kotest.assertions.withClue
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.core.test.config.DefaultTestConfig

@@ -23,8 +23,6 @@ import io.kotest.matchers.collections.shouldContainExactlyInAnyOrder
 import io.kotest.matchers.nulls.shouldBeNull
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.types.shouldBeInstanceOf
-import io.ktor.client.HttpClient
-import io.ktor.client.engine.cio.CIO
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
@@ -690,17 +688,6 @@ class ParleySuiteSpec :
                         reason.status shouldBe 401
                         reason.headers["www-authenticate"] shouldBe listOf("Bearer")
                         client.shouldStillServeTell(handler)
-                    }
-                }
-            }
-
-            test("a caller-supplied Ktor client is used and left open for the next client (Parley #46)") {
-                HttpClient(CIO).use { http ->
-                    repeat(2) { i ->
-                        echoing(options = { httpClient = http }) { client, handler ->
-                            client.sendWithin(Frame.Text("via caller's client $i"))
-                            handler.nextFrame() shouldBe Frame.Text("via caller's client $i")
-                        }
                     }
                 }
             }

@@ -2,10 +2,10 @@ package dev.parley.internal
 
 import dev.parley.DisconnectReason
 import dev.parley.ParleyOptions
-import dev.parley.internal.transport.HandshakeRejectedException
-import dev.parley.internal.transport.OpenRequest
-import dev.parley.internal.transport.Transport
-import dev.parley.internal.transport.TransportSession
+import dev.parley.transport.HandshakeRejectedException
+import dev.parley.transport.OpenRequest
+import dev.parley.transport.Transport
+import dev.parley.transport.TransportSession
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job

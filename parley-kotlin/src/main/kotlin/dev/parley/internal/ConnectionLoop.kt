@@ -15,12 +15,11 @@ import dev.parley.ParleyOptions
 import dev.parley.ReconnectPolicy
 import dev.parley.RetriesExhaustedException
 import dev.parley.StopReason
-import dev.parley.internal.transport.KtorTransport
-import dev.parley.internal.transport.Opcode
-import dev.parley.internal.transport.OpenRequest
 import dev.parley.internal.transport.SocketTransport
-import dev.parley.internal.transport.Transport
-import dev.parley.internal.transport.WireFrame
+import dev.parley.transport.Opcode
+import dev.parley.transport.OpenRequest
+import dev.parley.transport.Transport
+import dev.parley.transport.WireFrame
 import dev.parley.withoutQuery
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineDispatcher
@@ -629,7 +628,7 @@ internal class ConnectionLoop<S> private constructor(
             handler: ParleyHandler<S>,
             initialState: S,
             options: ParleyOptions,
-            transport: Transport = if (options.httpClient != null) KtorTransport(options) else SocketTransport(options),
+            transport: Transport = options.transport?.create(options) ?: SocketTransport(options),
             // One client's loop, reader, writer and timers take turns on one thread at a time, as on an event loop:
             // handing a frame from the reader to the loop, or a push from the loop to the writer, is then a queue
             // append on the same worker instead of waking another thread (the dominant cost of a small message on a

@@ -3,9 +3,9 @@ package dev.parley.internal
 import dev.parley.ConnectionClosedException
 import dev.parley.DisconnectReason
 import dev.parley.Frame
-import dev.parley.internal.transport.Opcode
-import dev.parley.internal.transport.TransportSession
-import dev.parley.internal.transport.WireFrame
+import dev.parley.transport.Opcode
+import dev.parley.transport.TransportSession
+import dev.parley.transport.WireFrame
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineScope

@@ -3,10 +3,10 @@ package dev.parley.internal
 import dev.parley.CloseCodes
 import dev.parley.DisconnectReason
 import dev.parley.ParleyOptions
-import dev.parley.internal.transport.Opcode
-import dev.parley.internal.transport.TransportProtocolException
-import dev.parley.internal.transport.TransportSession
-import dev.parley.internal.transport.WireFrame
+import dev.parley.transport.Opcode
+import dev.parley.transport.TransportProtocolException
+import dev.parley.transport.TransportSession
+import dev.parley.transport.WireFrame
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job

@@ -4,8 +4,8 @@ import dev.parley.CloseCodes
 import dev.parley.DisconnectReason
 import dev.parley.Frame
 import dev.parley.MAX_CONTROL_PAYLOAD
-import dev.parley.internal.transport.Opcode
-import dev.parley.internal.transport.WireFrame
+import dev.parley.transport.Opcode
+import dev.parley.transport.WireFrame
 import java.io.ByteArrayOutputStream
 
 /** What the peer's frames amount to, once reassembled and validated. */

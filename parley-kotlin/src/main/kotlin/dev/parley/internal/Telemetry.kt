@@ -6,7 +6,7 @@ import dev.parley.LatencyStats
 import dev.parley.ParleyEvent
 import dev.parley.ParleyException
 import dev.parley.ParleyMetrics
-import dev.parley.internal.transport.WireFrame
+import dev.parley.transport.WireFrame
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.MutableSharedFlow

@@ -5,12 +5,12 @@ import dev.parley.HandlerAction
 import dev.parley.ParleyClient
 import dev.parley.ParleyHandler
 import dev.parley.SendResult
-import dev.parley.internal.transport.Opcode
-import dev.parley.internal.transport.OpenRequest
-import dev.parley.internal.transport.Transport
-import dev.parley.internal.transport.TransportSession
-import dev.parley.internal.transport.WireFrame
 import dev.parley.parleyOptions
+import dev.parley.transport.Opcode
+import dev.parley.transport.OpenRequest
+import dev.parley.transport.Transport
+import dev.parley.transport.TransportSession
+import dev.parley.transport.WireFrame
 import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.channels.Channel

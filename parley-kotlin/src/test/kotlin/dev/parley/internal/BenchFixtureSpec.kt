@@ -1,8 +1,8 @@
 package dev.parley.internal
 
 import dev.parley.Frame
-import dev.parley.internal.transport.Opcode
-import dev.parley.internal.transport.WireFrame
+import dev.parley.transport.Opcode
+import dev.parley.transport.WireFrame
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.longs.shouldBeGreaterThan
 import io.kotest.matchers.shouldBe

@@ -2,10 +2,10 @@ package dev.parley.internal
 
 import dev.parley.internal.transport.FrameDecoder
 import dev.parley.internal.transport.FrameEncoder
-import dev.parley.internal.transport.Opcode
-import dev.parley.internal.transport.TransportProtocolException
-import dev.parley.internal.transport.WireFrame
 import dev.parley.testing.RawPeer
+import dev.parley.transport.Opcode
+import dev.parley.transport.TransportProtocolException
+import dev.parley.transport.WireFrame
 import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldHaveSize

@@ -5,12 +5,12 @@ import dev.parley.ParleyHandler
 import dev.parley.ParleyOptions
 import dev.parley.internal.Clock
 import dev.parley.internal.ConnectionLoop
-import dev.parley.internal.transport.Opcode
-import dev.parley.internal.transport.OpenRequest
-import dev.parley.internal.transport.Transport
-import dev.parley.internal.transport.TransportSession
-import dev.parley.internal.transport.WireFrame
 import dev.parley.parleyOptions
+import dev.parley.transport.Opcode
+import dev.parley.transport.OpenRequest
+import dev.parley.transport.Transport
+import dev.parley.transport.TransportSession
+import dev.parley.transport.WireFrame
 import io.kotest.assertions.withClue
 import io.kotest.matchers.shouldBe
 import kotlinx.coroutines.CompletableDeferred

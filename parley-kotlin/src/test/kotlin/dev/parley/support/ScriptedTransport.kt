@@ -5,11 +5,11 @@ import dev.parley.ParleyHandler
 import dev.parley.ParleyOptions
 import dev.parley.internal.Clock
 import dev.parley.internal.ConnectionLoop
-import dev.parley.internal.transport.Opcode
-import dev.parley.internal.transport.OpenRequest
-import dev.parley.internal.transport.Transport
-import dev.parley.internal.transport.TransportSession
-import dev.parley.internal.transport.WireFrame
+import dev.parley.transport.Opcode
+import dev.parley.transport.OpenRequest
+import dev.parley.transport.Transport
+import dev.parley.transport.TransportSession
+import dev.parley.transport.WireFrame
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.channels.Channel

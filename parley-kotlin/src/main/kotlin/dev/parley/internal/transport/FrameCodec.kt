@@ -1,6 +1,9 @@
 package dev.parley.internal.transport
 
 import dev.parley.CloseCodes
+import dev.parley.transport.Opcode
+import dev.parley.transport.TransportProtocolException
+import dev.parley.transport.WireFrame
 import io.ktor.utils.io.ByteReadChannel
 import io.ktor.utils.io.ByteWriteChannel
 import io.ktor.utils.io.exhausted

@@ -1,22 +1,20 @@
 package dev.parley.internal.transport
 
+import dev.parley.transport.HandshakeRejectedException
+import dev.parley.transport.OpenRequest
+import dev.parley.transport.expectedWebSocketAccept
 import java.net.URI
-import java.security.MessageDigest
 import java.security.SecureRandom
 import java.util.Base64
 
 /** The client's half of the RFC 6455 §4 opening handshake: the request, and the checks a 101 response must pass. */
 internal object Handshake {
-    private const val WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
     private val keys = SecureRandom()
 
     /** A fresh Sec-WebSocket-Key: 16 random bytes, base64. */
     fun newKey(): String = Base64.getEncoder().encodeToString(ByteArray(16).also(keys::nextBytes))
 
-    fun expectedAccept(key: String): String {
-        val sha1 = MessageDigest.getInstance("SHA-1").digest((key + WEBSOCKET_GUID).toByteArray(Charsets.US_ASCII))
-        return Base64.getEncoder().encodeToString(sha1)
-    }
+    fun expectedAccept(key: String): String = expectedWebSocketAccept(key)
 
     /** The upgrade request for [request], ready for the wire (ISO-8859-1: header values were checked for CR/LF). */
     fun requestBytes(request: OpenRequest, key: String): ByteArray {

@@ -1,6 +1,11 @@
 package dev.parley.internal.transport
 
 import dev.parley.ParleyOptions
+import dev.parley.transport.OpenRequest
+import dev.parley.transport.Transport
+import dev.parley.transport.TransportSession
+import dev.parley.transport.WireFrame
+import dev.parley.transport.unlessOurCancellation
 import io.ktor.http.cio.parseResponse
 import io.ktor.network.selector.SelectorManager
 import io.ktor.network.sockets.InetSocketAddress

@@ -1,7 +1,16 @@
-package dev.parley.internal.transport
+package dev.parley.ktor.internal
 
 import dev.parley.CloseCodes
 import dev.parley.ParleyOptions
+import dev.parley.transport.HandshakeRejectedException
+import dev.parley.transport.Opcode
+import dev.parley.transport.OpenRequest
+import dev.parley.transport.Transport
+import dev.parley.transport.TransportProtocolException
+import dev.parley.transport.TransportSession
+import dev.parley.transport.WireFrame
+import dev.parley.transport.expectedWebSocketAccept
+import dev.parley.transport.unlessOurCancellation
 import io.ktor.client.HttpClient
 import io.ktor.client.call.body
 import io.ktor.client.plugins.websocket.ClientWebSocketSession
@@ -19,9 +28,12 @@ import io.ktor.websocket.ProtocolViolationException
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineName
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.DelicateCoroutinesApi
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.ExperimentalCoroutinesApi
 import kotlinx.coroutines.Job
+import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.async
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.coroutineScope
@@ -41,17 +53,16 @@ import kotlin.time.Duration
  */
 
 /**
- * Opens WebSocket connections through a caller's Ktor [HttpClient] ([ParleyOptions.httpClient]): their engine, their
- * plugins and proxies. Without one, Parley uses [SocketTransport], which skips the HTTP client's machinery.
+ * Opens WebSocket connections through a caller's Ktor [HttpClient] (see `httpClient` in dev.parley.ktor): their
+ * engine, their plugins and proxies. Without one, Parley uses its own transport, which skips the HTTP client's
+ * machinery.
  */
 internal class KtorTransport(
+    callersClient: HttpClient,
     options: ParleyOptions,
 ) : Transport {
     // Shares the caller's engine; closing this derived client leaves that engine alone.
-    private val client: HttpClient =
-        requireNotNull(options.httpClient) { "KtorTransport needs options.httpClient" }.config {
-            installWebSockets(options.maxFrameSize)
-        }
+    private val client: HttpClient = callersClient.config { installWebSockets(options.maxFrameSize) }
 
     override suspend fun open(request: OpenRequest): TransportSession {
         val result = CompletableDeferred<KtorSession>()
@@ -98,11 +109,11 @@ internal class KtorTransport(
         // Ktor does not verify Sec-WebSocket-Accept for us.
         val key = response.call.request.content.headers[HttpHeaders.SecWebSocketKey]
         val accept = response.headers[HttpHeaders.SecWebSocketAccept]
-        if (key == null || accept != Handshake.expectedAccept(key)) {
+        if (key == null || accept != expectedWebSocketAccept(key)) {
             throw HandshakeRejectedException(
                 101,
                 headers,
-                "expected Sec-WebSocket-Accept ${key?.let(Handshake::expectedAccept)} but was $accept",
+                "expected Sec-WebSocket-Accept ${key?.let(::expectedWebSocketAccept)} but was $accept",
             )
         }
         val selected = response.headers[HttpHeaders.SecWebSocketProtocol]
@@ -278,3 +289,6 @@ private fun io.ktor.client.HttpClientConfig<*>.installWebSockets(maxFrameSize: L
  * channels allocate their buffer in small segments as it fills, so an idle connection pays nothing for the size.
  */
 private const val CHANNEL_CAPACITY = 512
+
+/** Runs the delayed releases of closed sessions; independent of any client so that stopping one cannot skip them. */
+private val lingering = CoroutineScope(SupervisorJob() + Dispatchers.Default + CoroutineName("parley-ktor-linger"))
