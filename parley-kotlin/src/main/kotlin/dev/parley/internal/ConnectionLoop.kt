@@ -40,6 +40,7 @@ import kotlinx.coroutines.selects.select
 import java.time.Instant
 import kotlin.random.Random
 import kotlin.time.Duration
+import kotlin.time.Duration.Companion.nanoseconds
 
 /**
  * The one coroutine that owns a client's connection: it takes one input at a time (a caller's command, a helper's
@@ -99,6 +100,12 @@ internal class ConnectionLoop<S> private constructor(
 
     /** The number of the last attempt that connected. */
     private var connectedAttempt = 0L
+
+    /** [Clock.nanos] when the running or last attempt started, for [ParleyEvent.Connected.connectTime]. */
+    private var attemptStartedNanos = 0L
+
+    /** How long the last attempt that connected took, from its start to the completed upgrade. */
+    private var connectTime = Duration.ZERO
 
     /** Connections opened so far; the current or last one is number [connection]. */
     private var connection = 0L
@@ -282,6 +289,7 @@ internal class ConnectionLoop<S> private constructor(
                 val rtt = live?.heartbeat?.onPong(inbound.payload, receivedAtNanos)
                 if (rtt != null) {
                     telemetry.recordRoundTrip(rtt)
+                    telemetry.emit(ParleyEvent.HeartbeatAnswered(rtt))
                 } else if (live != null) {
                     onHandlerAction { handler.onPong(inbound.payload, it) }
                 }
@@ -428,6 +436,7 @@ internal class ConnectionLoop<S> private constructor(
             log.debug("upgrade headers: {}", options.redacted(options.headers.groupBy({ it.first }, { it.second })))
         }
         telemetry.emit(ParleyEvent.Connecting(phase.failures))
+        attemptStartedNanos = clock.nanos()
         attempt = loopScope.launchAttempt(transport, request, options, generation, events)
     }
 
@@ -439,6 +448,7 @@ internal class ConnectionLoop<S> private constructor(
         }
         attempt = null
         connectedAttempt = attempts
+        connectTime = (clock.nanos() - attemptStartedNanos).coerceAtLeast(0).nanoseconds
         connection++
         log.connection = connection
         telemetry.connection = connection
@@ -469,7 +479,7 @@ internal class ConnectionLoop<S> private constructor(
         telemetry.stateChanged()
         val headers = options.redacted(live.transport.responseHeaders)
         shared.state.value = ConnectionState.Connected(live.transport.subprotocol, headers, connection)
-        telemetry.emit(ParleyEvent.Connected(live.transport.subprotocol, connection))
+        telemetry.emit(ParleyEvent.Connected(live.transport.subprotocol, connection, connectTime))
         shared.onConnectControl = live.controlQueue
         try {
             onHandlerAction { handler.onConnect(it) }
