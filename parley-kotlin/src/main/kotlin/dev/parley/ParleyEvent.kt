@@ -7,10 +7,12 @@ import kotlin.time.Duration
  *
  * [ParleyClient.state] says what *is*; events say what *happened*, including what a conflating `StateFlow` skips.
  * Emitting never waits for a collector: one that falls more than 1,024 events behind loses the oldest. Lifecycle
- * events (all but [FrameDropped]) are a handful per connection, so that takes a collector that has stalled; at most
- * 256 [FrameDropped] events are emitted per connection attempt, so a burst of them cannot push lifecycle events out
- * (every dropped frame is counted in [ParleyMetrics.framesDropped]). A new collector first receives the latest event,
- * so it learns how the client got to where it is (the first [Connecting], for one that subscribes right after start).
+ * events (all but [FrameDropped] and [HeartbeatAnswered]) are a handful per connection, so that takes a collector that
+ * has stalled; at most 256 [FrameDropped] events are emitted per connection attempt, so a burst of them cannot push
+ * lifecycle events out (every dropped frame is counted in [ParleyMetrics.framesDropped]), and [HeartbeatAnswered]
+ * comes at most once per heartbeat interval. A new collector first receives the latest event, so it learns how the
+ * client got to where it is (the first [Connecting], for one that subscribes right after start; on a quiet connection
+ * with a heartbeat, the latest [HeartbeatAnswered]).
  */
 public sealed class ParleyEvent {
     /** An attempt to connect began; [attempt] as in [ConnectionState.Connecting]. */
@@ -22,7 +24,20 @@ public sealed class ParleyEvent {
     public data class Connected(
         val subprotocol: String?,
         val connection: Long = 0,
-    ) : ParleyEvent()
+    ) : ParleyEvent() {
+        /**
+         * How long the attempt that opened this connection took, from its start ([Connecting]) to the completed
+         * upgrade: DNS, TCP, TLS and the HTTP upgrade, not [ParleyHandler.onConnect]. A measurement, so it takes no
+         * part in `equals`, `hashCode` or `copy`; [Duration.ZERO] in an event not made by a client.
+         */
+        public var connectTime: Duration = Duration.ZERO
+            private set
+
+        internal constructor(subprotocol: String?, connection: Long, connectTime: Duration) :
+            this(subprotocol, connection) {
+            this.connectTime = connectTime
+        }
+    }
 
     /** A connection or an attempt ended. */
     public data class Disconnected(
@@ -33,6 +48,14 @@ public sealed class ParleyEvent {
     public data class ReconnectScheduled(
         val delay: Duration,
         val attempt: Int,
+    ) : ParleyEvent()
+
+    /**
+     * The heartbeat's ping was answered by its pong after [roundTrip] (from writing the ping to reading the pong). The
+     * same sample goes into [ParleyMetrics.latency]; this is for recording each one, e.g. in a histogram.
+     */
+    public data class HeartbeatAnswered(
+        val roundTrip: Duration,
     ) : ParleyEvent()
 
     /** The heartbeat saw no pong and no other frame within [pongTimeout] of a ping; the connection is being dropped. */

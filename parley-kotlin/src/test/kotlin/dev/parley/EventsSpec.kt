@@ -16,6 +16,7 @@ import io.kotest.core.test.config.DefaultTestConfig
 import io.kotest.matchers.collections.shouldContain
 import io.kotest.matchers.comparables.shouldBeGreaterThan
 import io.kotest.matchers.comparables.shouldBeLessThanOrEqualTo
+import io.kotest.matchers.longs.shouldBeGreaterThanOrEqual
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.types.shouldBeInstanceOf
 import io.kotest.matchers.types.shouldBeSameInstanceAs
@@ -24,6 +25,7 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.withTimeoutOrNull
+import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
 
@@ -192,6 +194,33 @@ class EventsSpec :
                     val stopped = events.expect<ParleyEvent.Stopped>()
                     stopped.reason.shouldBeInstanceOf<StopReason.HandlerFailed>().cause shouldBeSameInstanceAs boom
                     client.state.value shouldBe ConnectionState.Stopped(stopped.reason)
+                }
+            }
+        }
+
+        test("Connected carries the connect time, and each answered heartbeat publishes HeartbeatAnswered") {
+            KtorTestServer().start().use { server ->
+                val options = parleyOptions {
+                    url = server.url()
+                    heartbeat {
+                        interval = 100.milliseconds
+                        pongTimeout = 2.seconds
+                    }
+                }
+                withRecordedClient(options) { client, _, events ->
+                    events.next() shouldBe ParleyEvent.Connecting(0)
+                    val connected = events.expect<ParleyEvent.Connected>()
+                    connected.connectTime shouldBeGreaterThan Duration.ZERO
+                    // A measurement, not part of the event's identity.
+                    connected shouldBe ParleyEvent.Connected(null, connection = 1)
+                    ParleyEvent.Connected(null, connection = 1).connectTime shouldBe Duration.ZERO
+
+                    val answered = List(2) { events.expect<ParleyEvent.HeartbeatAnswered>(timeout = 5.seconds) }
+                    answered.forEach { it.roundTrip shouldBeGreaterThan Duration.ZERO }
+                    val latency = client.metrics().latency
+                    latency.count shouldBeGreaterThanOrEqual 2L
+                    // The latest sample in the snapshot is the latest event's, or a later one's.
+                    (latency.count > 2L || latency.last == answered.last().roundTrip) shouldBe true
                 }
             }
         }

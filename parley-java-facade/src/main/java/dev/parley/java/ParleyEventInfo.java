@@ -8,12 +8,14 @@ public final class ParleyEventInfo {
     public enum Kind {
         /** An attempt to connect began: {@link #attempt()}. */
         CONNECTING,
-        /** The upgrade completed. */
+        /** The upgrade completed; {@link #delay()} is how long the attempt took, from its start to the upgrade. */
         CONNECTED,
         /** A connection or an attempt ended: {@link #disconnect()}. */
         DISCONNECTED,
         /** The next attempt will start after {@link #delay()}; it is reconnect number {@link #attempt()} in a row. */
         RECONNECT_SCHEDULED,
+        /** The heartbeat's ping was answered; {@link #delay()} is the round trip, from the ping to its pong. */
+        HEARTBEAT_ANSWERED,
         /** The heartbeat got no answer within {@link #delay()} (the pong timeout) of a ping. */
         HEARTBEAT_TIMEOUT,
         /** A frame nobody awaited could not be written: {@link #cause()}. */
@@ -44,7 +46,11 @@ public final class ParleyEventInfo {
     /** The attempt number, for {@link Kind#CONNECTING} and {@link Kind#RECONNECT_SCHEDULED}. */
     public int attempt() { return attempt; }
 
-    /** The backoff delay, or the pong timeout for {@link Kind#HEARTBEAT_TIMEOUT}; otherwise {@code null}. */
+    /**
+     * The backoff delay for {@link Kind#RECONNECT_SCHEDULED}, the pong timeout for {@link Kind#HEARTBEAT_TIMEOUT}, the
+     * round trip for {@link Kind#HEARTBEAT_ANSWERED}, the connect time for {@link Kind#CONNECTED}; otherwise
+     * {@code null}.
+     */
     public Duration delay() { return delay; }
 
     /** Why the connection ended, for {@link Kind#DISCONNECTED}; otherwise {@code null}. */

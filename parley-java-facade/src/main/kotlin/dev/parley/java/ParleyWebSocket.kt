@@ -31,7 +31,12 @@ import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.asCoroutineDispatcher
 import kotlinx.coroutines.asExecutor
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.emitAll
+import kotlinx.coroutines.flow.filterNotNull
 import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.transformWhile
 import kotlinx.coroutines.future.asCompletableFuture
 import kotlinx.coroutines.launch
@@ -87,8 +92,14 @@ public class ParleyWebSocket private constructor(
     /** Runs the dependents of user futures in order, apart from the listener's callbacks. */
     private val completions = SerialExecutor(completionExecutor)
 
-    @Volatile
-    private var started: Started? = null
+    /** Set once, by the first [connect]; a StateFlow so that [coreEvents] can wait for it. */
+    private val startedFlow = MutableStateFlow<Started?>(null)
+
+    private var started: Started?
+        get() = startedFlow.value
+        set(value) {
+            startedFlow.value = value
+        }
 
     @Volatile
     private var closed = false
@@ -111,6 +122,33 @@ public class ParleyWebSocket private constructor(
     /** A snapshot of health and traffic (zeros before the first [connect]). Cheap; never waits on the connection. */
     public fun metrics(): ConnectionMetrics =
         started?.client?.metrics()?.let(JavaViews::metrics) ?: JavaViews.notStartedMetrics(options.sendQueueCapacity)
+
+    /**
+     * The core client's own snapshot, for Kotlin integrations such as `parley-micrometer` (Java sees [metrics]; this
+     * method is hidden from it). Before the first [connect] it reads DISCONNECTED with zero counters.
+     */
+    @JvmSynthetic
+    public fun coreMetrics(): ParleyMetrics =
+        started?.client?.metrics() ?: JavaViews.notStartedCoreMetrics(options.sendQueueCapacity)
+
+    /**
+     * The core client's [ParleyClient.events], for Kotlin integrations such as `parley-micrometer` (hidden from Java,
+     * which has [Builder.eventListener]). A collector may subscribe before the first [connect]: it waits for the client
+     * to start, then receives its events as [ParleyClient.events] describes (first the latest one). It completes after
+     * [ParleyEvent.Stopped]; one that subscribes before [connect] on a client that is closed without ever connecting
+     * waits until it is cancelled.
+     */
+    @get:JvmSynthetic
+    public val coreEvents: Flow<ParleyEvent> =
+        flow {
+            val client = startedFlow.filterNotNull().first().client
+            emitAll(
+                client.events.transformWhile {
+                    emit(it)
+                    it !is ParleyEvent.Stopped
+                },
+            )
+        }
 
     /**
      * Connects (the first call starts the client) and completes when connected. Completes at once if connected; if
@@ -410,6 +448,11 @@ public class ParleyWebSocket private constructor(
 private object JavaViews {
     val notStarted = ParleyState(ParleyState.Kind.DISCONNECTED, null, null, 0, null, emptyMap(), null, null, null)
 
+    fun notStartedCoreMetrics(capacity: Int) = ParleyMetrics(
+        ConnectionState.Disconnected(null, null, 0), kotlin.time.Duration.ZERO, null, 0, 0, 0, 0, 0, 0, 0, capacity, 0,
+        null, LatencyStats.EMPTY,
+    )
+
     fun notStartedMetrics(capacity: Int) = ConnectionMetrics(
         notStarted, Duration.ZERO, null, 0, 0, 0, 0, 0, 0, 0, capacity, 0, null, latency(LatencyStats.EMPTY), 0,
     )
@@ -521,7 +564,10 @@ private object JavaViews {
         return when (e) {
             is ParleyEvent.Connecting -> info(ParleyEventInfo.Kind.CONNECTING, e.attempt)
 
-            is ParleyEvent.Connected -> info(ParleyEventInfo.Kind.CONNECTED)
+            is ParleyEvent.Connected -> info(ParleyEventInfo.Kind.CONNECTED, delay = e.connectTime.toJavaDuration())
+
+            is ParleyEvent.HeartbeatAnswered ->
+                info(ParleyEventInfo.Kind.HEARTBEAT_ANSWERED, delay = e.roundTrip.toJavaDuration())
 
             is ParleyEvent.Disconnected -> info(ParleyEventInfo.Kind.DISCONNECTED, disconnect = disconnect(e.reason))
 

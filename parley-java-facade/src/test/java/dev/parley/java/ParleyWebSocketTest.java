@@ -266,10 +266,14 @@ class ParleyWebSocketTest {
     @Test
     void heartbeatLatencyMetricsAndEventsAreVisibleFromJava() throws Exception {
         BlockingQueue<ParleyEventInfo.Kind> events = new LinkedBlockingQueue<>();
+        java.util.Queue<ParleyEventInfo> infos = new java.util.concurrent.ConcurrentLinkedQueue<>();
         Recorder recorder = new Recorder();
         ParleyWebSocket ws = build(ParleyWebSocket.builder(URI.create(ktorServer().url("/ws")))
             .heartbeat(Duration.ofMillis(100), Duration.ofSeconds(2))
-            .eventListener(event -> events.add(event.kind()))
+            .eventListener(event -> {
+                infos.add(event);
+                events.add(event.kind());
+            })
             .listener(recorder));
         assertEquals(0, ws.metrics().framesSent(), "zero metrics before connect()");
         await(ws.connect());
@@ -292,6 +296,10 @@ class ParleyWebSocketTest {
             kind = events.poll(WAIT, TimeUnit.SECONDS);
             if (kind == null) throw new AssertionError("no DISCONNECTED event");
         } while (kind != ParleyEventInfo.Kind.DISCONNECTED);
+        // The listener subscribes as the client starts, so it may miss CONNECTED; round trips come every 100 ms.
+        ParleyEventInfo answered = infos.stream().filter(e -> e.kind() == ParleyEventInfo.Kind.HEARTBEAT_ANSWERED)
+            .findFirst().orElseThrow(() -> new AssertionError("no HEARTBEAT_ANSWERED event: " + infos));
+        assertTrue(answered.delay().compareTo(Duration.ZERO) > 0, "round trip " + answered.delay());
     }
 
     @Test

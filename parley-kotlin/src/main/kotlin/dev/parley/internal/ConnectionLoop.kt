@@ -39,6 +39,7 @@ import kotlinx.coroutines.selects.select
 import java.time.Instant
 import kotlin.random.Random
 import kotlin.time.Duration
+import kotlin.time.Duration.Companion.nanoseconds
 
 /**
  * The one coroutine that owns a client's connection: it takes one input at a time (a caller's command, a helper's
@@ -98,6 +99,12 @@ internal class ConnectionLoop<S> private constructor(
 
     /** The number of the last attempt that connected. */
     private var connectedAttempt = 0L
+
+    /** [Clock.nanos] when the running or last attempt started, for [ParleyEvent.Connected.connectTime]. */
+    private var attemptStartedNanos = 0L
+
+    /** How long the last attempt that connected took, from its start to the completed upgrade. */
+    private var connectTime = Duration.ZERO
 
     /** Connections opened so far; the current or last one is number [connection]. */
     private var connection = 0L
@@ -281,6 +288,7 @@ internal class ConnectionLoop<S> private constructor(
                 val rtt = live?.heartbeat?.onPong(inbound.payload, receivedAtNanos)
                 if (rtt != null) {
                     telemetry.recordRoundTrip(rtt)
+                    telemetry.emit(ParleyEvent.HeartbeatAnswered(rtt))
                 } else if (live != null) {
                     onHandlerAction { handler.onPong(inbound.payload, it) }
                 }
@@ -427,6 +435,7 @@ internal class ConnectionLoop<S> private constructor(
             log.debug("upgrade headers: {}", options.redacted(options.headers.groupBy({ it.first }, { it.second })))
         }
         telemetry.emit(ParleyEvent.Connecting(phase.failures))
+        attemptStartedNanos = clock.nanos()
         attempt = loopScope.launchAttempt(transport, request, options, generation, events)
     }
 
@@ -438,6 +447,7 @@ internal class ConnectionLoop<S> private constructor(
         }
         attempt = null
         connectedAttempt = attempts
+        connectTime = (clock.nanos() - attemptStartedNanos).coerceAtLeast(0).nanoseconds
         connection++
         log.connection = connection
         telemetry.connection = connection
@@ -468,7 +478,7 @@ internal class ConnectionLoop<S> private constructor(
         telemetry.stateChanged()
         val headers = options.redacted(live.transport.responseHeaders)
         shared.state.value = ConnectionState.Connected(live.transport.subprotocol, headers, connection)
-        telemetry.emit(ParleyEvent.Connected(live.transport.subprotocol, connection))
+        telemetry.emit(ParleyEvent.Connected(live.transport.subprotocol, connection, connectTime))
         shared.onConnectControl = live.controlQueue
         try {
             onHandlerAction { handler.onConnect(it) }

@@ -1,24 +1,61 @@
 package dev.parley.micrometer
 
 import dev.parley.ConnectionState
+import dev.parley.DisconnectReason
 import dev.parley.ParleyClient
+import dev.parley.ParleyEvent
 import dev.parley.ParleyMetrics
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.CLIENT_TAG
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.CONNECT
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.DISCONNECTS
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.DISCONNECT_REASONS
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.FRAMES_RECEIVED
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.FRAMES_SENT
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.MISSED_PONGS
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.PAYLOAD_RECEIVED
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.PAYLOAD_SENT
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.REASON_TAG
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.RECONNECTS
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.RECONNECT_ATTEMPTS
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.RTT
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.SEND_QUEUE_CAPACITY
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.SEND_QUEUE_DEPTH
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.STATE
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.STATE_CURRENT
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.STATE_NAMES
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.STATE_TAG
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.TIME_IN_STATE
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.disconnectReason
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.stateCode
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.stateName
+import io.micrometer.core.instrument.Counter
 import io.micrometer.core.instrument.FunctionCounter
-import io.micrometer.core.instrument.FunctionTimer
 import io.micrometer.core.instrument.Gauge
 import io.micrometer.core.instrument.Meter
 import io.micrometer.core.instrument.MeterRegistry
 import io.micrometer.core.instrument.Tag
 import io.micrometer.core.instrument.Tags
 import io.micrometer.core.instrument.TimeGauge
+import io.micrometer.core.instrument.Timer
 import io.micrometer.core.instrument.binder.BaseUnits
 import io.micrometer.core.instrument.binder.MeterBinder
-import java.util.concurrent.ConcurrentLinkedQueue
+import kotlinx.coroutines.CoroutineName
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.channels.BufferOverflow
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.transformWhile
+import kotlinx.coroutines.launch
+import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.TimeUnit
-import kotlin.time.Duration
+import kotlin.time.toJavaDuration
 
 /**
- * Publishes a [ParleyClient]'s [metrics][ParleyClient.metrics] to Micrometer.
+ * Publishes a [ParleyClient]'s health and traffic to Micrometer. (For the Java facade's `ParleyWebSocket`, use
+ * [ParleyWebSocketMetricsBinder], which publishes the same meters.)
  *
  * ```kotlin
  * val client = Parley.start(handler, state, parleyOptions { url = "wss://…"; name = "quotes" })
@@ -28,162 +65,91 @@ import kotlin.time.Duration
  * binder.close() // removes the meters, so a later client with the same name starts afresh
  * ```
  *
- * Every meter is tagged `client=<client.name>` plus [tags]. Meters are functions over the client's snapshot, read
- * when the registry reads the meter (at scrape or publish time): the binder starts no thread or coroutine and takes
- * no lock. A snapshot reads a few atomic fields, so a scrape costs about one small allocation per meter.
+ * Every meter is tagged `client=<client.name>` plus [tags].
  *
- * | meter                                      | type          | value                                         |
- * |--------------------------------------------|---------------|-----------------------------------------------|
- * | `parley.connection.state`                  | Gauge         | [stateCode]: 0 disconnected, 1 connecting, 2 connected, 3 stopped |
- * | `parley.connection.state.current{state=…}` | Gauge × 4     | 1 for the current state, 0 for the others (`state` = [stateName]) |
- * | `parley.connection.time.in.state`          | TimeGauge     | time in the current state                     |
- * | `parley.connection.reconnect.attempts`     | Gauge         | reconnect attempts in a row since the last stable connection |
- * | `parley.reconnects`                        | FunctionCounter | connections opened after the first one      |
- * | `parley.send.queue.depth` / `.capacity`    | Gauge         | frames queued and not yet written / the limit |
- * | `parley.frames.sent` / `.received`         | FunctionCounter | frames, data and control                    |
- * | `parley.bytes.sent` / `.received`          | FunctionCounter | payload bytes (base unit `bytes`)           |
- * | `parley.heartbeat.missed.pongs`            | FunctionCounter | heartbeat pings that went unanswered        |
- * | `parley.rtt`                               | FunctionTimer | count and total of heartbeat round trips      |
- * | `parley.rtt.p50` / `.p90` / `.p99` / `.max` | TimeGauge    | over the recent window; **0 until the first sample** |
+ * | meter                                      | type            | value                                         |
+ * |--------------------------------------------|-----------------|-----------------------------------------------|
+ * | `parley.connection.state`                  | Gauge           | [stateCode]: 0 disconnected, 1 connecting, 2 connected, 3 stopped |
+ * | `parley.connection.state.current{state=…}` | Gauge × 4       | 1 for the current state, 0 for the others (`state` = [stateName]) |
+ * | `parley.connection.time.in.state`          | TimeGauge       | time in the current state                     |
+ * | `parley.connection.reconnect.attempts`     | Gauge           | reconnect attempts in a row since the last stable connection |
+ * | `parley.reconnects`                        | FunctionCounter | connections opened after the first one        |
+ * | `parley.send.queue.depth` / `.capacity`    | Gauge           | frames queued and not yet written / the limit |
+ * | `parley.frames.sent` / `.received`         | FunctionCounter | frames, data and control                      |
+ * | `parley.payload.sent` / `.received`        | FunctionCounter | payload bytes (base unit `bytes`)             |
+ * | `parley.heartbeat.missed.pongs`            | FunctionCounter | heartbeat pings that went unanswered          |
+ * | `parley.heartbeat.rtt`                     | Timer           | each heartbeat round trip (ping to its pong); percentiles 0.5, 0.9, 0.99 |
+ * | `parley.connect`                           | Timer           | each successful attempt, from its start to the completed upgrade |
+ * | `parley.disconnects{reason=…}`             | Counter × 10    | connections and failed attempts that ended, by [disconnectReason] |
  *
- * Rates and averages come from the counters and from `parley.rtt` (total ÷ count); the percentile gauges read 0,
- * never NaN, before the first pong, so check `parley.rtt` count > 0 before alerting on them.
+ * Names follow Micrometer's conventions: the unit is the base unit, not part of the name (in Prometheus,
+ * `parley_payload_sent_bytes_total`, `parley_heartbeat_rtt_seconds`). Every `state` and `reason` tag value is
+ * registered up front, at 0, so that rates over them exist before the first occurrence.
  *
- * Meters hold the client weakly (Micrometer's default): the registry does not keep a discarded client alive, and
- * once it is collected its gauges read NaN. Micrometer identifies meters by name and tags, so give every client
- * bound to one registry a distinct [name][ParleyClient.name] (or a distinguishing tag): binding a second client with
- * the same identity would return the first client's meters. [close] the binder when its client is done.
+ * ## How meters are fed
+ * Gauges and function counters are functions over the client's [snapshot][ParleyClient.metrics], read when the
+ * registry reads them (at scrape or publish time); a snapshot reads a few atomic fields. The timers and the disconnect
+ * counters record [events][ParleyClient.events] ([ParleyEvent.HeartbeatAnswered], [ParleyEvent.Connected],
+ * [ParleyEvent.Disconnected]) as they happen: the first [bindTo] subscribes one collector, coroutines of the binder's
+ * own (no thread of their own; suspended, they hold none) that record on `Dispatchers.Default` into the meters of
+ * every registry bound. It is subscribed when [bindTo] returns, and it first records the client's latest event, as any
+ * new collector of [ParleyClient.events] receives it; events before that are not seen, and a registry bound later
+ * counts from then on. Events are recorded moments after they happen, never on the client's thread, and the client is
+ * never held up: should recording fall 64 events behind, the oldest are dropped. The collector ends when the client
+ * stops, or at [close].
+ *
+ * The round-trip timer publishes the 0.5, 0.9 and 0.99 percentiles (computed in the application, per registry, over
+ * Micrometer's sliding window); pass `percentileHistogram = true` to publish histogram buckets as well, for percentiles
+ * aggregated across instances (Prometheus `histogram_quantile`). A `MeterFilter` can change either, as for any meter.
+ *
+ * Meters hold the client weakly (Micrometer's default): the registry does not keep a discarded client alive, and once
+ * it is collected its gauges read NaN. Micrometer identifies meters by name and tags, so give every client bound to
+ * one registry a distinct [name][ParleyClient.name] (or a distinguishing tag): binding a second client with the same
+ * identity would share the first client's meters. [close] the binder when its client is done.
  *
  * @param client the client to observe.
  * @param tags extra tags for every meter, after `client`.
+ * @param percentileHistogram whether `parley.heartbeat.rtt` and `parley.connect` also publish histogram buckets
+ *   (default `false`).
  */
-public class ParleyMetricsBinder(
-    private val client: ParleyClient,
+public class ParleyMetricsBinder
+@JvmOverloads
+constructor(
+    client: ParleyClient,
     tags: Iterable<Tag> = emptyList(),
+    percentileHistogram: Boolean = false,
 ) : MeterBinder,
     AutoCloseable {
-    private val tags: Tags = Tags.of(CLIENT_TAG, client.name).and(tags)
-    private val registered = ConcurrentLinkedQueue<Pair<MeterRegistry, Meter>>()
-
-    /** Registers the client's meters with [registry]. Binding to several registries is allowed. */
-    override fun bindTo(registry: MeterRegistry) {
-        // The lambdas below capture nothing but their argument, so the registry holds the client only weakly.
-        gauge(registry, STATE, "Connection state: 0 disconnected, 1 connecting, 2 connected, 3 stopped") {
-            stateCode(it.state).toDouble()
-        }
-        for (name in STATE_NAMES) {
-            Gauge
-                .builder(STATE_CURRENT, client) { c -> if (stateName(c.state.value) == name) 1.0 else 0.0 }
-                .tags(tags)
-                .tag(STATE_TAG, name)
-                .description("1 if the client is in this state, else 0")
-                .register(registry)
-                .remember(registry)
-        }
-        timeGauge(registry, TIME_IN_STATE, "Time in the current connection state") { it.timeInState }
-        gauge(registry, RECONNECT_ATTEMPTS, "Reconnect attempts in a row since the last stable connection") {
-            it.reconnectAttempts.toDouble()
-        }
-        gauge(registry, SEND_QUEUE_DEPTH, "Frames accepted for sending and not yet written or failed") {
-            it.sendQueueDepth.toDouble()
-        }
-        gauge(registry, SEND_QUEUE_CAPACITY, "Capacity of the send queue") { it.sendQueueCapacity.toDouble() }
-
-        counter(registry, FRAMES_SENT, null, "Frames written, data and control") { it.framesSent }
-        counter(registry, FRAMES_RECEIVED, null, "Frames read, data and control, before reassembly") {
-            it.framesReceived
-        }
-        counter(registry, BYTES_SENT, BaseUnits.BYTES, "Payload bytes written") { it.bytesSent }
-        counter(registry, BYTES_RECEIVED, BaseUnits.BYTES, "Payload bytes read") { it.bytesReceived }
-        counter(registry, RECONNECTS, null, "Connections opened after the first one") { it.totalReconnects }
-        counter(registry, MISSED_PONGS, null, "Heartbeat pings that went unanswered") { it.missedPongs }
-
-        FunctionTimer
-            .builder(
-                RTT,
-                client,
-                { c -> c.metrics().latency.count },
-                { c -> c.metrics().latency.total.inWholeNanoseconds.toDouble() },
-                TimeUnit.NANOSECONDS,
-            ).tags(tags)
-            .description("Heartbeat round-trip times (ping to matching pong)")
-            .register(registry)
-            .remember(registry)
-        timeGauge(registry, RTT_P50, "Median heartbeat round trip over the recent window, 0 before any") {
-            it.latency.p50 ?: Duration.ZERO
-        }
-        timeGauge(registry, RTT_P90, "90th percentile heartbeat round trip over the recent window, 0 before any") {
-            it.latency.p90 ?: Duration.ZERO
-        }
-        timeGauge(registry, RTT_P99, "99th percentile heartbeat round trip over the recent window, 0 before any") {
-            it.latency.p99 ?: Duration.ZERO
-        }
-        timeGauge(registry, RTT_MAX, "Longest heartbeat round trip over the recent window, 0 before any") {
-            it.latency.max ?: Duration.ZERO
-        }
-    }
+    private val meters =
+        ParleyMeters(
+            Observed(client, client.name, { (it as ParleyClient).metrics() }, client.events),
+            tags,
+            percentileHistogram,
+        )
 
     /**
-     * Removes every meter this binder registered from the registries it was bound to. The client is not affected;
-     * binding again afterwards registers fresh meters. Idempotent.
+     * Registers the client's meters with [registry] and, if none runs, starts the event collector. Binding to
+     * several registries is allowed; binding a registry this binder is bound to already does nothing.
      */
-    override fun close() {
-        while (true) {
-            val (registry, meter) = registered.poll() ?: return
-            registry.remove(meter)
-        }
-    }
+    override fun bindTo(registry: MeterRegistry): Unit = meters.bindTo(registry)
 
-    private fun Meter.remember(registry: MeterRegistry) {
-        registered += registry to this
-    }
+    /**
+     * Stops the event collector and removes every meter this binder registered from the registries it was bound
+     * to. The client is not affected; binding again afterwards registers fresh meters. Idempotent; never blocks.
+     */
+    override fun close(): Unit = meters.close()
 
-    private fun gauge(registry: MeterRegistry, name: String, description: String, value: (ParleyMetrics) -> Double) {
-        Gauge
-            .builder(name, client) { c -> value(c.metrics()) }
-            .tags(tags)
-            .description(description)
-            .register(registry)
-            .remember(registry)
-    }
-
-    private fun timeGauge(
-        registry: MeterRegistry,
-        name: String,
-        description: String,
-        value: (ParleyMetrics) -> Duration,
-    ) {
-        TimeGauge
-            .builder(name, client, TimeUnit.NANOSECONDS) { c -> value(c.metrics()).inWholeNanoseconds.toDouble() }
-            .tags(tags)
-            .description(description)
-            .register(registry)
-            .remember(registry)
-    }
-
-    private fun counter(
-        registry: MeterRegistry,
-        name: String,
-        baseUnit: String?,
-        description: String,
-        value: (ParleyMetrics) -> Long,
-    ) {
-        FunctionCounter
-            .builder(name, client) { c -> value(c.metrics()).toDouble() }
-            .tags(tags)
-            .baseUnit(baseUnit)
-            .description(description)
-            .register(registry)
-            .remember(registry)
-    }
-
-    /** Meter names and tag keys, and the state encodings, for dashboards and tests. */
+    /** Meter names and tag keys, and the tag encodings, for dashboards and tests. */
     public companion object {
-        /** Tag key carrying [ParleyClient.name] on every meter. */
+
+        /** Tag key carrying the client's name on every meter. */
         public const val CLIENT_TAG: String = "client"
 
         /** Tag key of [STATE_CURRENT], valued by [stateName]. */
         public const val STATE_TAG: String = "state"
+
+        /** Tag key of [DISCONNECTS], valued by [disconnectReason]. */
+        public const val REASON_TAG: String = "reason"
 
         /** Gauge: the state as a number, see [stateCode]. */
         public const val STATE: String = "parley.connection.state"
@@ -209,11 +175,11 @@ public class ParleyMetricsBinder(
         /** FunctionCounter: frames read, data and control, before reassembly. */
         public const val FRAMES_RECEIVED: String = "parley.frames.received"
 
-        /** FunctionCounter: payload bytes written. */
-        public const val BYTES_SENT: String = "parley.bytes.sent"
+        /** FunctionCounter, base unit bytes: payload bytes written. */
+        public const val PAYLOAD_SENT: String = "parley.payload.sent"
 
-        /** FunctionCounter: payload bytes read. */
-        public const val BYTES_RECEIVED: String = "parley.bytes.received"
+        /** FunctionCounter, base unit bytes: payload bytes read. */
+        public const val PAYLOAD_RECEIVED: String = "parley.payload.received"
 
         /** FunctionCounter: connections opened after the first one. */
         public const val RECONNECTS: String = "parley.reconnects"
@@ -221,23 +187,34 @@ public class ParleyMetricsBinder(
         /** FunctionCounter: heartbeat pings that went unanswered. */
         public const val MISSED_PONGS: String = "parley.heartbeat.missed.pongs"
 
-        /** FunctionTimer: count and total time of heartbeat round trips. */
-        public const val RTT: String = "parley.rtt"
+        /** Timer: each heartbeat round trip, with the 0.5, 0.9 and 0.99 percentiles. */
+        public const val RTT: String = "parley.heartbeat.rtt"
 
-        /** TimeGauge: median round trip over the recent window, 0 before the first sample. */
-        public const val RTT_P50: String = "parley.rtt.p50"
+        /** Timer: each successful connection attempt, from its start to the completed upgrade. */
+        public const val CONNECT: String = "parley.connect"
 
-        /** TimeGauge: 90th percentile round trip over the recent window, 0 before the first sample. */
-        public const val RTT_P90: String = "parley.rtt.p90"
-
-        /** TimeGauge: 99th percentile round trip over the recent window, 0 before the first sample. */
-        public const val RTT_P99: String = "parley.rtt.p99"
-
-        /** TimeGauge: longest round trip over the recent window, 0 before the first sample. */
-        public const val RTT_MAX: String = "parley.rtt.max"
+        /** Counters, one per [REASON_TAG] value: connections and failed attempts that ended. */
+        public const val DISCONNECTS: String = "parley.disconnects"
 
         /** The values of [STATE_TAG], in [stateCode] order. */
+        @JvmField
         public val STATE_NAMES: List<String> = listOf("disconnected", "connecting", "connected", "stopped")
+
+        /** The values of [REASON_TAG], one per kind of [DisconnectReason]; see [disconnectReason]. */
+        @JvmField
+        public val DISCONNECT_REASONS: List<String> =
+            listOf(
+                "closed_locally",
+                "closed_by_peer",
+                "by_handler",
+                "connect_failed",
+                "handshake_rejected",
+                "connect_timeout",
+                "protocol_violation",
+                "message_too_big",
+                "heartbeat_timeout",
+                "transport_failed",
+            )
 
         /** The number [STATE] reports: 0 disconnected, 1 connecting, 2 connected, 3 stopped. */
         @JvmStatic
@@ -251,5 +228,221 @@ public class ParleyMetricsBinder(
         /** The [STATE_TAG] value for [state]: `disconnected`, `connecting`, `connected` or `stopped`. */
         @JvmStatic
         public fun stateName(state: ConnectionState): String = STATE_NAMES[stateCode(state)]
+
+        /**
+         * The [REASON_TAG] value for [reason]: its kind only, never its message, so the tag has exactly the ten values
+         * of [DISCONNECT_REASONS]. They name the Java facade's `DisconnectInfo.Kind`s in lower case, except that its
+         * `BY_LISTENER` is `by_handler` here, as [DisconnectReason.ByHandler].
+         */
+        @JvmStatic
+        public fun disconnectReason(reason: DisconnectReason): String = DISCONNECT_REASONS[
+            when (reason) {
+                is DisconnectReason.ClosedLocally -> 0
+                is DisconnectReason.ClosedByPeer -> 1
+                is DisconnectReason.ByHandler -> 2
+                is DisconnectReason.ConnectFailed -> 3
+                is DisconnectReason.HandshakeRejected -> 4
+                is DisconnectReason.ConnectTimedOut -> 5
+                is DisconnectReason.ProtocolViolation -> 6
+                is DisconnectReason.MessageTooBig -> 7
+                is DisconnectReason.HeartbeatTimedOut -> 8
+                is DisconnectReason.TransportFailed -> 9
+            },
+        ]
     }
 }
+
+/**
+ * The meters of one observed client, behind [ParleyMetricsBinder] and [ParleyWebSocketMetricsBinder]: registration,
+ * the event collector and removal.
+ */
+internal class ParleyMeters(
+    private val observed: Observed,
+    tags: Iterable<Tag>,
+    private val percentileHistogram: Boolean,
+) {
+    private val tags: Tags = Tags.of(CLIENT_TAG, observed.name).and(tags)
+
+    /** The meters of each registry bound; the collector reads it without the lock. */
+    private val bindings = CopyOnWriteArrayList<Binding>()
+    private val lock = Any()
+
+    /** The event collector, while one runs. Guarded by [lock]. */
+    private var collector: Job? = null
+
+    /** One registry's meters: the event-fed ones by purpose, and all of them for [close]. */
+    private class Binding(
+        val registry: MeterRegistry,
+        val meters: List<Meter>,
+        val rtt: Timer,
+        val connect: Timer,
+        val disconnects: Map<String, Counter>,
+    )
+
+    /**
+     * Registers the client's meters with [registry] and, if none runs, starts the event collector. Binding to several
+     * registries is allowed; binding a registry this binder is bound to already does nothing.
+     */
+    fun bindTo(registry: MeterRegistry) {
+        synchronized(lock) {
+            if (bindings.any { it.registry === registry }) return
+            bindings += register(registry)
+            if (collector?.isActive != true) collector = collect(observed.events)
+        }
+    }
+
+    /**
+     * Stops the event collector and removes every meter this binder registered from the registries it was bound to.
+     * The client is not affected; binding again afterwards registers fresh meters. Idempotent; never blocks.
+     */
+    fun close() {
+        val removed =
+            synchronized(lock) {
+                collector?.cancel()
+                collector = null
+                bindings.toList().also { bindings.clear() }
+            }
+        for (binding in removed) binding.meters.forEach { binding.registry.remove(it) }
+    }
+
+    /**
+     * Subscribes before returning, and hands events over to a coroutine on `Dispatchers.Default` that records them. The
+     * subscriber starts undispatched and runs unconfined: it subscribes at once, whatever thread calls, and takes each
+     * event in the thread that emits it only to offer it to the hand-over channel, which drops the oldest when full:
+     * the client is never held up, nor does recording run on its thread. The returned job completes once the client
+     * has stopped and the last event has been recorded.
+     */
+    private fun collect(events: Flow<ParleyEvent>): Job {
+        val job = Job()
+        val scope = CoroutineScope(job + CoroutineName("parley-metrics-${observed.name}"))
+        val handOver = Channel<ParleyEvent>(HAND_OVER_BUFFER, BufferOverflow.DROP_OLDEST)
+        scope.launch(Dispatchers.Default) { for (event in handOver) record(event) }
+        scope.launch(Dispatchers.Unconfined, CoroutineStart.UNDISPATCHED) {
+            try {
+                events
+                    .transformWhile {
+                        emit(it)
+                        it !is ParleyEvent.Stopped
+                    }.collect { handOver.trySend(it) }
+            } finally {
+                handOver.close()
+            }
+        }
+        job.complete() // completes when both have ended
+        return job
+    }
+
+    private fun record(event: ParleyEvent) {
+        when (event) {
+            is ParleyEvent.HeartbeatAnswered -> bindings.forEach { it.rtt.record(event.roundTrip.toJavaDuration()) }
+
+            is ParleyEvent.Connected -> bindings.forEach { it.connect.record(event.connectTime.toJavaDuration()) }
+
+            is ParleyEvent.Disconnected -> {
+                val reason = disconnectReason(event.reason)
+                bindings.forEach { it.disconnects[reason]?.increment() }
+            }
+
+            else -> Unit
+        }
+    }
+
+    private fun register(registry: MeterRegistry): Binding {
+        val meters = mutableListOf<Meter>()
+        // The functions below capture neither the binder nor the target (only `snapshot`, which captures nothing), so
+        // the registry holds the target only weakly.
+        val target = observed.target
+        val snapshot = observed.snapshot
+
+        fun gauge(name: String, description: String, value: (ParleyMetrics) -> Double) {
+            meters +=
+                Gauge
+                    .builder(name, target) { value(snapshot(it)) }
+                    .tags(tags)
+                    .description(description)
+                    .register(registry)
+        }
+
+        fun counter(name: String, baseUnit: String?, description: String, value: (ParleyMetrics) -> Long) {
+            meters +=
+                FunctionCounter
+                    .builder(name, target) { value(snapshot(it)).toDouble() }
+                    .tags(tags)
+                    .baseUnit(baseUnit)
+                    .description(description)
+                    .register(registry)
+        }
+
+        fun timer(name: String, description: String, percentiles: Boolean): Timer = Timer
+            .builder(name)
+            .tags(tags)
+            .description(description)
+            .apply { if (percentiles) publishPercentiles(0.5, 0.9, 0.99) }
+            .publishPercentileHistogram(percentileHistogram)
+            .register(registry)
+            .also { meters += it }
+
+        gauge(STATE, "Connection state: 0 disconnected, 1 connecting, 2 connected, 3 stopped") {
+            stateCode(it.state).toDouble()
+        }
+        for (name in STATE_NAMES) {
+            meters +=
+                Gauge
+                    .builder(STATE_CURRENT, target) { if (stateName(snapshot(it).state) == name) 1.0 else 0.0 }
+                    .tags(tags)
+                    .tag(STATE_TAG, name)
+                    .description("1 if the client is in this state, else 0")
+                    .register(registry)
+        }
+        meters +=
+            TimeGauge
+                .builder(TIME_IN_STATE, target, TimeUnit.NANOSECONDS) {
+                    snapshot(it).timeInState.inWholeNanoseconds.toDouble()
+                }.tags(tags)
+                .description("Time in the current connection state")
+                .register(registry)
+        gauge(RECONNECT_ATTEMPTS, "Reconnect attempts in a row since the last stable connection") {
+            it.reconnectAttempts.toDouble()
+        }
+        gauge(SEND_QUEUE_DEPTH, "Frames accepted for sending and not yet written or failed") {
+            it.sendQueueDepth.toDouble()
+        }
+        gauge(SEND_QUEUE_CAPACITY, "Capacity of the send queue") { it.sendQueueCapacity.toDouble() }
+
+        counter(FRAMES_SENT, null, "Frames written, data and control") { it.framesSent }
+        counter(FRAMES_RECEIVED, null, "Frames read, data and control, before reassembly") { it.framesReceived }
+        counter(PAYLOAD_SENT, BaseUnits.BYTES, "Payload bytes written") { it.bytesSent }
+        counter(PAYLOAD_RECEIVED, BaseUnits.BYTES, "Payload bytes read") { it.bytesReceived }
+        counter(RECONNECTS, null, "Connections opened after the first one") { it.totalReconnects }
+        counter(MISSED_PONGS, null, "Heartbeat pings that went unanswered") { it.missedPongs }
+
+        val rtt = timer(RTT, "Heartbeat round trips, from the ping to its pong", percentiles = true)
+        val connect = timer(CONNECT, "Successful connection attempts, from their start to the upgrade", false)
+        val disconnects =
+            DISCONNECT_REASONS.associateWith { reason ->
+                Counter
+                    .builder(DISCONNECTS)
+                    .tags(tags)
+                    .tag(REASON_TAG, reason)
+                    .description("Connections and connection attempts that ended, by reason")
+                    .register(registry)
+                    .also { meters += it }
+            }
+        return Binding(registry, meters, rtt, connect, disconnects)
+    }
+
+    private companion object {
+        const val HAND_OVER_BUFFER = 64
+    }
+}
+
+/**
+ * What a binder observes: [target] is held weakly by the meters and read through [snapshot], which must capture
+ * nothing (least of all the target); [events] feeds the event meters.
+ */
+internal class Observed(
+    val target: Any,
+    val name: String,
+    val snapshot: (Any) -> ParleyMetrics,
+    val events: Flow<ParleyEvent>,
+)

@@ -3,29 +3,36 @@ package dev.parley.micrometer
 import dev.parley.Frame
 import dev.parley.Parley
 import dev.parley.ParleyClient
+import dev.parley.ParleyEvent
 import dev.parley.ParleyOptions
 import dev.parley.parleyOptions
 import dev.parley.support.RecordingHandler
 import dev.parley.support.Seen
 import dev.parley.support.awaitConnected
+import dev.parley.support.awaitDisconnected
 import dev.parley.support.recorder
 import dev.parley.testing.KtorTestServer
 import io.kotest.assertions.nondeterministic.eventually
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldBeEmpty
 import io.kotest.matchers.collections.shouldContainExactlyInAnyOrder
+import io.kotest.matchers.collections.shouldNotBeEmpty
 import io.kotest.matchers.doubles.shouldBeGreaterThan
 import io.kotest.matchers.doubles.shouldBeGreaterThanOrEqual
-import io.kotest.matchers.longs.shouldBeGreaterThan
-import io.kotest.matchers.nulls.shouldNotBeNull
+import io.kotest.matchers.longs.shouldBeGreaterThanOrEqual
+import io.kotest.matchers.longs.shouldBeLessThanOrEqual
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.types.shouldBeInstanceOf
 import io.micrometer.core.instrument.FunctionCounter
-import io.micrometer.core.instrument.FunctionTimer
 import io.micrometer.core.instrument.Gauge
+import io.micrometer.core.instrument.Meter
 import io.micrometer.core.instrument.Tag
 import io.micrometer.core.instrument.TimeGauge
+import io.micrometer.core.instrument.Timer
+import io.micrometer.core.instrument.config.MeterFilter
+import io.micrometer.core.instrument.distribution.DistributionStatisticConfig
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry
+import kotlinx.coroutines.flow.first
 import java.util.concurrent.TimeUnit
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
@@ -40,14 +47,26 @@ private val ALL_METERS = listOf(
     "parley.send.queue.capacity",
     "parley.frames.sent",
     "parley.frames.received",
-    "parley.bytes.sent",
-    "parley.bytes.received",
+    "parley.payload.sent",
+    "parley.payload.received",
     "parley.heartbeat.missed.pongs",
-    "parley.rtt",
-    "parley.rtt.p50",
-    "parley.rtt.p90",
-    "parley.rtt.p99",
-    "parley.rtt.max",
+    "parley.heartbeat.rtt",
+    "parley.heartbeat.rtt.percentile", // the registry's gauges for the timer's 0.5, 0.9 and 0.99 percentiles
+    "parley.connect",
+    "parley.disconnects",
+)
+
+private val DISCONNECT_REASONS = listOf(
+    "closed_locally",
+    "closed_by_peer",
+    "by_handler",
+    "connect_failed",
+    "handshake_rejected",
+    "connect_timeout",
+    "protocol_violation",
+    "message_too_big",
+    "heartbeat_timeout",
+    "transport_failed",
 )
 
 /** Runs [body] with a client connected to a fresh echo server, stopping the client and the server afterwards. */
@@ -78,6 +97,9 @@ private fun SimpleMeterRegistry.gaugeValue(name: String, vararg tags: String): D
 
 private fun SimpleMeterRegistry.counterValue(name: String): Double = get(name).functionCounter().count()
 
+private fun SimpleMeterRegistry.disconnects(reason: String): Double =
+    get("parley.disconnects").tag("reason", reason).counter().count()
+
 class ParleyMetricsBinderSpec :
     FunSpec({
         test("every meter is registered with the client tag and the extra tags") {
@@ -95,11 +117,16 @@ class ParleyMetricsBinderSpec :
                     .gauges()
                     .map { it.id.getTag("state") } shouldContainExactlyInAnyOrder
                     listOf("disconnected", "connecting", "connected", "stopped")
+                registry
+                    .find("parley.disconnects")
+                    .counters()
+                    .map { it.id.getTag("reason") } shouldContainExactlyInAnyOrder DISCONNECT_REASONS
                 registry.get("parley.frames.sent").meter().shouldBeInstanceOf<FunctionCounter>()
-                registry.get("parley.bytes.sent").functionCounter().id.baseUnit shouldBe "bytes"
-                registry.get("parley.bytes.received").functionCounter().id.baseUnit shouldBe "bytes"
-                registry.get("parley.rtt").meter().shouldBeInstanceOf<FunctionTimer>()
-                registry.get("parley.rtt.p99").meter().shouldBeInstanceOf<TimeGauge>()
+                registry.get("parley.frames.sent").functionCounter().id.baseUnit shouldBe null
+                registry.get("parley.payload.sent").functionCounter().id.baseUnit shouldBe "bytes"
+                registry.get("parley.payload.received").functionCounter().id.baseUnit shouldBe "bytes"
+                registry.get("parley.heartbeat.rtt").meter().shouldBeInstanceOf<Timer>()
+                registry.get("parley.connect").meter().shouldBeInstanceOf<Timer>()
                 registry.get("parley.connection.time.in.state").meter().shouldBeInstanceOf<TimeGauge>()
                 registry.get("parley.send.queue.depth").meter().shouldBeInstanceOf<Gauge>()
             }
@@ -119,14 +146,14 @@ class ParleyMetricsBinderSpec :
                 val metrics = client.metrics()
                 registry.counterValue("parley.frames.sent") shouldBe metrics.framesSent.toDouble()
                 registry.counterValue("parley.frames.received") shouldBe metrics.framesReceived.toDouble()
-                registry.counterValue("parley.bytes.sent") shouldBe metrics.bytesSent.toDouble()
-                registry.counterValue("parley.bytes.received") shouldBe metrics.bytesReceived.toDouble()
+                registry.counterValue("parley.payload.sent") shouldBe metrics.bytesSent.toDouble()
+                registry.counterValue("parley.payload.received") shouldBe metrics.bytesReceived.toDouble()
 
                 val payload = texts.sumOf { it.length }.toDouble()
                 registry.counterValue("parley.frames.sent") shouldBeGreaterThanOrEqual 3.0
                 registry.counterValue("parley.frames.received") shouldBeGreaterThanOrEqual 3.0
-                registry.counterValue("parley.bytes.sent") shouldBeGreaterThanOrEqual payload
-                registry.counterValue("parley.bytes.received") shouldBeGreaterThanOrEqual payload
+                registry.counterValue("parley.payload.sent") shouldBeGreaterThanOrEqual payload
+                registry.counterValue("parley.payload.received") shouldBeGreaterThanOrEqual payload
 
                 registry.gaugeValue("parley.send.queue.depth") shouldBe 0.0
                 registry.gaugeValue("parley.send.queue.capacity") shouldBe 64.0
@@ -157,21 +184,21 @@ class ParleyMetricsBinderSpec :
             }
         }
 
-        test("round-trip meters read zero, not NaN, before the first pong") {
+        test("the round-trip timer is empty, with no NaN, before the first pong") {
             withEchoClient { client, _ ->
                 val registry = SimpleMeterRegistry()
                 ParleyMetricsBinder(client).bindTo(registry)
                 client.awaitConnected()
 
-                registry.get("parley.rtt").functionTimer().count() shouldBe 0.0
-                registry.get("parley.rtt").functionTimer().totalTime(TimeUnit.SECONDS) shouldBe 0.0
-                for (name in listOf("parley.rtt.p50", "parley.rtt.p90", "parley.rtt.p99", "parley.rtt.max")) {
-                    registry.get(name).timeGauge().value(TimeUnit.SECONDS) shouldBe 0.0
-                }
+                val timer = registry.get("parley.heartbeat.rtt").timer()
+                timer.count() shouldBe 0L
+                timer.totalTime(TimeUnit.SECONDS) shouldBe 0.0
+                timer.takeSnapshot().percentileValues().map { it.value(TimeUnit.SECONDS) } shouldBe
+                    listOf(0.0, 0.0, 0.0)
             }
         }
 
-        test("heartbeat pongs feed the round-trip timer and percentile gauges") {
+        test("each heartbeat round trip is recorded in the timer, which publishes the 0.5, 0.9 and 0.99 percentiles") {
             withEchoClient({
                 heartbeat {
                     interval = 100.milliseconds
@@ -182,16 +209,85 @@ class ParleyMetricsBinderSpec :
                 ParleyMetricsBinder(client).bindTo(registry)
                 client.awaitConnected()
 
-                // Bounded poll: the client publishes no event per pong, only the snapshot.
-                eventually(5.seconds) { client.metrics().latency.count shouldBeGreaterThan 0L }
-
-                val timer = registry.get("parley.rtt").functionTimer()
-                timer.count() shouldBeGreaterThan 0.0
+                val timer = registry.get("parley.heartbeat.rtt").timer()
+                // Bounded poll: samples arrive as the heartbeat answers, recorded by the binder's collector.
+                eventually(5.seconds) { timer.count() shouldBeGreaterThanOrEqual 2L }
                 timer.totalTime(TimeUnit.NANOSECONDS) shouldBeGreaterThan 0.0
-                val max = registry.get("parley.rtt.max").timeGauge().value(TimeUnit.NANOSECONDS)
-                max shouldBeGreaterThan 0.0
-                registry.get("parley.rtt.p50").timeGauge().value(TimeUnit.NANOSECONDS) shouldBeGreaterThan 0.0
-                client.metrics().latency.max.shouldNotBeNull()
+                timer.max(TimeUnit.NANOSECONDS) shouldBeGreaterThan 0.0
+                val percentiles = timer.takeSnapshot().percentileValues()
+                percentiles.map { it.percentile() } shouldBe listOf(0.5, 0.9, 0.99)
+                percentiles.first().value(TimeUnit.NANOSECONDS) shouldBeGreaterThan 0.0
+                // Every sample the client measured since the binder subscribed is in the timer, none twice.
+                timer.count() shouldBeLessThanOrEqual client.metrics().latency.count
+            }
+        }
+
+        test("percentileHistogram asks the registry for histogram buckets for both timers") {
+            withEchoClient { client, _ ->
+                for (histogram in listOf(false, true)) {
+                    val registry = SimpleMeterRegistry()
+                    val configured = mutableMapOf<String, DistributionStatisticConfig>()
+                    registry.config().meterFilter(
+                        object : MeterFilter {
+                            override fun configure(
+                                id: Meter.Id,
+                                config: DistributionStatisticConfig,
+                            ): DistributionStatisticConfig = config.also { configured[id.name] = it }
+                        },
+                    )
+                    ParleyMetricsBinder(client, emptyList(), percentileHistogram = histogram).use {
+                        it.bindTo(registry)
+                        configured.getValue("parley.connect").isPercentileHistogram shouldBe histogram
+                        configured.getValue("parley.heartbeat.rtt").isPercentileHistogram shouldBe histogram
+                        configured.getValue("parley.heartbeat.rtt").percentiles!!.toList() shouldBe
+                            listOf(0.5, 0.9, 0.99)
+                    }
+                }
+            }
+        }
+
+        test("each connect is timed and each disconnect counted by the kind of its reason") {
+            withEchoClient { client, handler ->
+                val registry = SimpleMeterRegistry()
+                client.awaitConnected()
+                ParleyMetricsBinder(client).bindTo(registry)
+                val connect = registry.get("parley.connect").timer()
+                // Bound after the connection opened: its Connected was the latest event, which the binder records.
+                eventually(5.seconds) { connect.count() shouldBe 1L }
+                connect.totalTime(TimeUnit.NANOSECONDS) shouldBeGreaterThan 0.0
+                connect.totalTime(TimeUnit.NANOSECONDS) shouldBe
+                    client.events.first().shouldBeInstanceOf<ParleyEvent.Connected>().connectTime.inWholeNanoseconds
+                        .toDouble()
+
+                client.send(Frame.Text("close:4000:bye")) // the server closes: ClosedByPeer
+                handler.awaitSeen<Seen.Disconnected>()
+                eventually(5.seconds) { registry.disconnects("closed_by_peer") shouldBe 1.0 }
+
+                client.connect()
+                eventually(5.seconds) { connect.count() shouldBe 2L }
+                client.disconnect()
+                eventually(5.seconds) { registry.disconnects("closed_locally") shouldBe 1.0 }
+                (DISCONNECT_REASONS - setOf("closed_by_peer", "closed_locally")).forEach {
+                    registry.disconnects(it) shouldBe 0.0
+                }
+                registry.counterValue("parley.reconnects") shouldBe 1.0
+            }
+        }
+
+        test("a failed attempt counts as connect_failed and is not timed") {
+            val port = java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress()).use { it.localPort }
+            val client = Parley.start(recorder(), Unit, parleyOptions { url = "ws://127.0.0.1:$port/ws" })
+            val registry = SimpleMeterRegistry()
+            val binder = ParleyMetricsBinder(client)
+            try {
+                binder.bindTo(registry)
+                eventually(5.seconds) { registry.disconnects("connect_failed") shouldBe 1.0 }
+                registry.get("parley.connect").timer().count() shouldBe 0L
+                client.stop()
+                registry.gaugeValue("parley.connection.state") shouldBe 3.0
+            } finally {
+                client.stop()
+                binder.close()
             }
         }
 
@@ -208,7 +304,39 @@ class ParleyMetricsBinderSpec :
                 binder.close() // idempotent
 
                 binder.bindTo(registry)
+                binder.bindTo(registry) // already bound: nothing more
                 registry.gaugeValue("parley.connection.state") shouldBe 2.0
+                // The replayed Connected, once.
+                eventually(5.seconds) { registry.get("parley.connect").timer().count() shouldBe 1L }
+
+                binder.close()
+                registry.meters.shouldBeEmpty()
+            }
+        }
+
+        test("several registries each get the meters and the events") {
+            withEchoClient { client, _ ->
+                val first = SimpleMeterRegistry()
+                val second = SimpleMeterRegistry()
+                client.awaitConnected()
+                ParleyMetricsBinder(client).use { binder ->
+                    binder.bindTo(first)
+                    // The first registry records the replayed Connected (as the collector starts), the second not.
+                    eventually(5.seconds) { first.get("parley.connect").timer().count() shouldBe 1L }
+                    binder.bindTo(second)
+                    val connects = listOf(1L, 0L)
+                    client.send(Frame.Text("close"))
+                    client.awaitDisconnected()
+                    client.connect()
+                    for ((registry, before) in listOf(first, second).zip(connects)) {
+                        eventually(5.seconds) {
+                            registry.disconnects("closed_by_peer") shouldBe 1.0
+                            registry.get("parley.connect").timer().count() shouldBe before + 1
+                        }
+                    }
+                }
+                first.meters.shouldBeEmpty()
+                second.meters.shouldBeEmpty()
             }
         }
     })
