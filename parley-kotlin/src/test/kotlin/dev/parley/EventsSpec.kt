@@ -5,9 +5,9 @@ import dev.parley.support.awaitConnected
 import dev.parley.support.recorder
 import dev.parley.testing.EventLog
 import dev.parley.testing.KtorTestServer
-import dev.parley.testing.RawWebSocketServer
 import dev.parley.testing.SilentServer
 import dev.parley.testing.recordEvents
+import dev.parley.testkit.WebSocketTestServer
 import io.kotest.assertions.nondeterministic.eventually
 import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.assertions.withClue
@@ -121,7 +121,8 @@ class EventsSpec :
         }
 
         test("a heartbeat timeout publishes HeartbeatTimedOut, then Disconnected(HeartbeatTimedOut)") {
-            RawWebSocketServer().use { server ->
+            // The testkit's server, told to leave pings unanswered: the client's heartbeat sees a silent peer.
+            WebSocketTestServer.builder().onConnection { it.stopAnsweringPings() }.start().use { server ->
                 val pongTimeout = 300.milliseconds
                 val options = parleyOptions {
                     url = server.url()
@@ -131,12 +132,13 @@ class EventsSpec :
                     }
                 }
                 withRecordedClient(options) { client, _, events ->
-                    server.awaitConnection() // the peer never sends anything
+                    val peer = server.awaitConnection() // the peer never sends anything
                     events.next() shouldBe ParleyEvent.Connecting(0)
                     events.next() shouldBe ParleyEvent.Connected(null, connection = 1)
                     events.next(timeout = 3.seconds) shouldBe ParleyEvent.HeartbeatTimedOut(pongTimeout)
                     events.next() shouldBe
                         ParleyEvent.Disconnected(DisconnectReason.HeartbeatTimedOut(pongTimeout))
+                    peer.pingCount() shouldBeGreaterThan 0 // the heartbeat did ping; nobody answered
                     // No reconnect policy: nothing else happens until stop().
                     client.stop()
                     events.next() shouldBe ParleyEvent.Stopped(StopReason.Requested)

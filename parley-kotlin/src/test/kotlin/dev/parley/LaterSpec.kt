@@ -16,6 +16,7 @@ import dev.parley.testing.RawFrame
 import dev.parley.testing.RawPeer
 import dev.parley.testing.RawWebSocketServer
 import dev.parley.testing.WsOpcode
+import dev.parley.testkit.WebSocketTestServer
 import dev.parley.transport.Opcode
 import dev.parley.transport.WireFrame
 import io.kotest.assertions.withClue
@@ -123,7 +124,7 @@ class LaterSpec :
             }
 
             test("pushes completed in reverse order reach a real peer in callback order") {
-                RawWebSocketServer().use { server ->
+                WebSocketTestServer.builder().start().use { server ->
                     val handler = LaterHandler()
                     val client = Parley.start(handler, Unit, parleyOptions { url = server.url() })
                     try {
@@ -136,7 +137,7 @@ class LaterSpec :
                         // Completed in reverse; each callback has returned once the next one was called, and the
                         // third has at least made its result: completing a result before it is held changes no order.
                         for (i in 2 downTo 0) handler.results[i].complete(push("answer-$i"))
-                        List(3) { peer.readFrame().text } shouldBe listOf("answer-0", "answer-1", "answer-2")
+                        for (i in 0..2) peer.expectText("answer-$i")
                     } finally {
                         withTimeoutOrNull(10.seconds) { client.stop() }
                     }

@@ -10,6 +10,9 @@ import static org.junit.jupiter.api.Assertions.fail;
 import dev.parley.ParleyException;
 import dev.parley.SendOverflow;
 import dev.parley.testing.KtorTestServer;
+import dev.parley.testkit.TestConnection;
+import dev.parley.testkit.WebSocketFrames;
+import dev.parley.testkit.WebSocketTestServer;
 import java.lang.reflect.Modifier;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -352,12 +355,14 @@ class ParleyWebSocketContractTest {
     @Test
     void closeWithSendsWaitingForRoomOnAStalledPeerReturnsAndFailsEveryWaitingSendTyped() {
         assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
-            CountDownLatch release = new CountDownLatch(1);
             // Answers the upgrade, then never reads again: with a 16 KiB receive buffer the socket fills quickly.
-            RawServer stalled = new RawServer(16 * 1024, conn -> release.await());
+            WebSocketTestServer stalled = WebSocketTestServer.builder()
+                .path("/ws")
+                .receiveBufferSize(16 * 1024)
+                .onConnection(TestConnection::pauseReading)
+                .start();
             cleanup.add(stalled);
-            cleanup.add(release::countDown);
-            ParleyWebSocket ws = build(ParleyWebSocket.builder(URI.create(stalled.url()))
+            ParleyWebSocket ws = build(ParleyWebSocket.builder(stalled.uri())
                 .sendQueue(4, SendOverflow.SUSPEND)
                 .closeTimeout(Duration.ofSeconds(1)));
             ws.connect().get(WAIT, TimeUnit.SECONDS);
@@ -548,8 +553,9 @@ class ParleyWebSocketContractTest {
             List<String> problems = new ArrayList<>();
             for (int run = 0; run < runs; run++) {
                 // Completes the upgrade, then closes TCP at once (FIN, no close frame).
-                RawServer flap = new RawServer(RawServer.Conn::close);
-                ParleyWebSocket ws = ParleyWebSocket.builder(URI.create(flap.url())).noReconnect().build();
+                WebSocketTestServer flap =
+                    WebSocketTestServer.builder().path("/ws").onConnection(TestConnection::closeTcp).start();
+                ParleyWebSocket ws = ParleyWebSocket.builder(flap.uri()).noReconnect().build();
                 try {
                     try {
                         ws.connect().get(WAIT, TimeUnit.SECONDS);
@@ -562,7 +568,7 @@ class ParleyWebSocketContractTest {
                     if (!waitFor(() -> ws.state().kind() == ParleyState.Kind.DISCONNECTED, WAIT)) {
                         problems.add("run " + run + ": the client did not settle in DISCONNECTED: " + ws.state());
                     }
-                    int upgrades = flap.upgrades();
+                    int upgrades = flap.connectionCount();
                     if (upgrades != 1) problems.add("run " + run + ": the server saw " + upgrades + " upgrades");
                 } finally {
                     closeWithin(ws, Duration.ofSeconds(WAIT));
@@ -579,29 +585,17 @@ class ParleyWebSocketContractTest {
     @Test
     void aReplyFromOnTextIsWrittenBeforeTheCloseForAProtocolViolationThatFollowsTheMessage() {
         assertTimeoutPreemptively(Duration.ofSeconds(30), () -> {
-            CompletableFuture<List<String>> seen = new CompletableFuture<>();
-            RawServer raw = new RawServer(conn -> {
-                try {
-                    byte[] text = RawServer.Conn.frame(0x1, "hello".getBytes(StandardCharsets.UTF_8), false);
-                    byte[] masked = RawServer.Conn.frame(0x1, "masked".getBytes(StandardCharsets.UTF_8), true);
-                    byte[] both = new byte[text.length + masked.length];
-                    System.arraycopy(text, 0, both, 0, text.length);
-                    System.arraycopy(masked, 0, both, text.length, masked.length);
-                    conn.sendRaw(both); // the text, then right away a masked server frame (RFC 6455 5.1: 1002)
-                    List<String> frames = new ArrayList<>();
-                    while (true) {
-                        RawServer.Frame f = conn.readFrame(3_000);
-                        if (f == null) break;
-                        frames.add(f.toString());
-                        if (f.opcode == 0x8) break;
-                    }
-                    seen.complete(frames);
-                } catch (Throwable e) {
-                    seen.completeExceptionally(e);
-                }
-            });
+            byte[] text = WebSocketFrames.encode(WebSocketFrames.TEXT, "hello".getBytes(StandardCharsets.UTF_8));
+            byte[] masked =
+                WebSocketFrames.encode(WebSocketFrames.TEXT, "masked".getBytes(StandardCharsets.UTF_8), true, 0, true);
+            byte[] both = new byte[text.length + masked.length];
+            System.arraycopy(text, 0, both, 0, text.length);
+            System.arraycopy(masked, 0, both, text.length, masked.length);
+            // The text, then right away a masked server frame (RFC 6455 5.1: 1002), in one write.
+            WebSocketTestServer raw =
+                WebSocketTestServer.builder().path("/ws").onConnection(conn -> conn.sendRaw(both)).start();
             cleanup.add(raw);
-            ParleyWebSocket ws = build(ParleyWebSocket.builder(URI.create(raw.url()))
+            ParleyWebSocket ws = build(ParleyWebSocket.builder(raw.uri())
                 .closeTimeout(Duration.ofSeconds(1))
                 .listener(new ParleyListener() {
                     @Override public void onText(Reply reply, String text) {
@@ -609,9 +603,11 @@ class ParleyWebSocketContractTest {
                     }
                 }));
             ws.connect(); // the connection may be over before this completes; the server's view is what counts
-            List<String> frames = seen.get(10, TimeUnit.SECONDS);
-            assertEquals(List.of("TEXT(ack)", "CLOSE(1002)"), frames,
-                "what the server read after sending a text and then a masked frame");
+            // What the server read after sending a text and then a masked frame: the reply, then the close, only.
+            TestConnection conn = raw.awaitConnection(Duration.ofSeconds(10));
+            conn.expectText("ack", Duration.ofSeconds(10));
+            conn.expectClose(1002, Duration.ofSeconds(10));
+            conn.expectNothingMore(Duration.ofMillis(200));
         });
     }
 

@@ -49,6 +49,22 @@ class ReadmeToursTest {
                 + "change both together");
     }
 
+    @Test
+    void theTestkitExamplesInReadmeAreTheCompiledOnes() throws IOException {
+        String readme = read(ROOT.resolve("README.md"));
+        String heading = "## Testing your code with parley-testkit";
+        String kotlin = read(ROOT.resolve("samples/src/test/kotlin/dev/parley/samples/testkit/PricesSpec.kt"));
+        assertEquals(afterPackageLine(kotlin), codeBlockAfter(readme, heading, "```kotlin"),
+            "README's Kotest example differs from samples/src/test/kotlin/.../testkit/PricesSpec.kt: change both");
+        String java = read(ROOT.resolve("samples/src/test/java/dev/parley/samples/testkit/PricesTest.java"));
+        assertEquals(afterPackageLine(java), codeBlockAfter(readme, heading, "```java"),
+            "README's JUnit 5 example differs from samples/src/test/java/.../testkit/PricesTest.java: change both");
+    }
+
+    private static String afterPackageLine(String source) {
+        return source.substring(source.indexOf('\n', source.indexOf("package ")) + 2);
+    }
+
     private static String codeBlockAfter(String text, String heading, String fence) {
         int start = text.indexOf(fence, text.indexOf(heading)) + fence.length() + 1;
         return text.substring(start, text.indexOf("```", start));
