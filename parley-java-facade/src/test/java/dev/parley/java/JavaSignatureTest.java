@@ -95,7 +95,7 @@ class JavaSignatureTest {
         try (Stream<Path> files = Files.walk(root)) {
             for (Path file : (Iterable<Path>) files::iterator) {
                 String relative = root.relativize(file).toString();
-                if (!relative.endsWith(".class") || relative.equals("module-info.class")) continue;
+                if (!relative.endsWith(".class") || relative.endsWith("module-info.class")) continue;
                 String name = relative.substring(0, relative.length() - ".class".length()).replace('/', '.');
                 classes.add(Class.forName(name, false, JavaSignatureTest.class.getClassLoader()));
             }

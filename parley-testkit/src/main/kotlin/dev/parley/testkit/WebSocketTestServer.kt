@@ -163,8 +163,8 @@ public class WebSocketTestServer private constructor(private val settings: Setti
         release.countDown()
         upgradeQueue.clear()
         defaultUpgrade = settings.upgrade
-        open.toList().forEach { it.endByServer() }
-        sockets.toList().forEach { runCatching { it.close() } }
+        snapshot(open).forEach { it.endByServer() }
+        snapshot(sockets).forEach { runCatching { it.close() } }
         pending.clear()
         requests.clear()
         all.clear()
@@ -180,8 +180,8 @@ public class WebSocketTestServer private constructor(private val settings: Setti
         }
         runCatching { socket?.close() }
         releaseWaits.countDown()
-        open.toList().forEach { it.endByServer() }
-        sockets.toList().forEach { runCatching { it.close() } }
+        snapshot(open).forEach { it.endByServer() }
+        snapshot(sockets).forEach { runCatching { it.close() } }
     }
 
     /** `WebSocketTestServer(ws://127.0.0.1:port/)`, or `(not started)`. */
@@ -505,3 +505,9 @@ public class WebSocketTestServer private constructor(private val settings: Setti
         public fun builder(): Builder = Builder()
     }
 }
+
+/*
+ * A copy of a set other threads change. Not toList(): for a collection of one it reads size() and then iterator().next()
+ * separately, and a connection ending in between makes that throw NoSuchElementException. toArray() copies in one pass.
+ */
+private fun <T> snapshot(set: Set<T>): List<T> = ArrayList(set)
