@@ -10,7 +10,6 @@ module dev.parley {
     requires io.ktor.network;
     requires io.ktor.network.tls;
     requires io.ktor.http;
-    requires io.ktor.http.cio;
     requires io.ktor.io;
     requires io.ktor.utils;
     // HdrHistogram's jar names no module, so this is the name Java derives from its file name (stable for Maven's

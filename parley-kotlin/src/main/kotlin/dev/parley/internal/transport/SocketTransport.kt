@@ -6,7 +6,6 @@ import dev.parley.transport.Transport
 import dev.parley.transport.TransportSession
 import dev.parley.transport.WireFrame
 import dev.parley.transport.unlessOurCancellation
-import io.ktor.http.cio.parseResponse
 import io.ktor.network.selector.SelectorManager
 import io.ktor.network.sockets.InetSocketAddress
 import io.ktor.network.sockets.Socket
@@ -27,7 +26,6 @@ import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.withTimeoutOrNull
-import java.io.EOFException
 import java.net.InetAddress
 import java.security.SecureRandom
 import kotlin.time.Duration
@@ -38,7 +36,8 @@ import kotlin.time.Duration
  * waits for the session's writer, and the client's request pipeline on every connect. Measured against raw Ktor with
  * the same engine, those hand-offs cost Parley more than half its small-message throughput. So the default transport
  * uses Ktor's socket layer (ktor-network: the same selector, socket coroutines and TLS that the CIO engine uses) and
- * Ktor's HTTP parser for the upgrade response, and reads and writes frames on the socket's byte channels directly.
+ * its own bounded reader for the upgrade response (UpgradeResponse.kt), and reads and writes frames on the socket's
+ * byte channels directly.
  * KtorTransport remains for callers who hand Parley their own HttpClient.
  */
 
@@ -73,28 +72,9 @@ internal class SocketTransport(
             val key = Handshake.newKey()
             output.writeFully(Handshake.requestBytes(request, key))
             output.flush()
-            val response =
-                parseResponse(input)
-                    ?: throw EOFException("the server closed the connection before answering the upgrade")
-            val headers: Map<String, List<String>>
-            val status: Int
-            val reasonPhrase: String
-            try {
-                status = response.status
-                reasonPhrase = response.statusText.toString()
-                headers =
-                    buildMap<String, MutableList<String>> {
-                        val raw = response.headers
-                        for (offset in raw.offsets()) {
-                            getOrPut(raw.nameAtOffset(offset).toString().lowercase()) { mutableListOf() } +=
-                                raw.valueAtOffset(offset).toString()
-                        }
-                    }
-            } finally {
-                response.release()
-            }
-            Handshake.checkResponse(status, reasonPhrase, headers, request, key)
-            return SocketSession(socket, job, input, output, headers, request.maxFrameSize, seeds.nextLong())
+            val response = UpgradeResponseReader.read(input)
+            Handshake.checkResponse(response.status, response.reasonPhrase, response.headers, request, key)
+            return SocketSession(socket, job, input, output, response.headers, request.maxFrameSize, seeds.nextLong())
         } catch (e: Throwable) {
             socket.close()
             tcp.close()
