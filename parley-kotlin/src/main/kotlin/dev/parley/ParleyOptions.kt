@@ -210,6 +210,11 @@ public class ParleyOptions internal constructor(
             }
             require(!uri.host.isNullOrEmpty()) { "url must have a host but was '$url'" }
             require(uri.fragment == null) { "url must not have a fragment (RFC 6455 §3) but was '$url'" }
+            // Not echoed: the message would carry the password into whatever logs it.
+            require(uri.rawUserInfo == null) {
+                "url must not carry credentials (user:password@host): send them in a header instead, e.g. " +
+                    "header(\"Authorization\", …), whose value Parley redacts in logs"
+            }
             return uri
         }
 

@@ -17,6 +17,11 @@ class OptionsSpec :
             test("an http url") { rejected { url = "http://example.com/" } shouldContain "ws:// or wss://" }
             test("a url without a host") { rejected { url = "ws:///path" } shouldContain "host" }
             test("a url that does not parse") { rejected { url = "ws://exa mple.com/" } shouldContain "url" }
+            test("a url with credentials, without repeating them") {
+                val message = rejected { url = "wss://alice:s3cr3t@example.com/feed" }
+                message shouldContain "must not carry credentials"
+                message shouldNotContain "s3cr3t"
+            }
             test("a non-positive connectTimeout") {
                 rejected {
                     url = "ws://h/"

@@ -1,5 +1,6 @@
 package dev.parley.internal.transport
 
+import dev.parley.internal.ParleyVersion
 import dev.parley.transport.HandshakeRejectedException
 import dev.parley.transport.OpenRequest
 import dev.parley.transport.expectedWebSocketAccept
@@ -18,7 +19,8 @@ internal object Handshake {
 
     /** The upgrade request for [request], ready for the wire (ISO-8859-1: header values were checked for CR/LF). */
     fun requestBytes(request: OpenRequest, key: String): ByteArray {
-        val uri = request.uri
+        // The request target must be ASCII: toASCIIString() percent-encodes what a URI may hold beyond it (ä → %C3%A4).
+        val uri = URI(request.uri.toASCIIString())
         val target = (uri.rawPath?.takeIf { it.isNotEmpty() } ?: "/") + (uri.rawQuery?.let { "?$it" } ?: "")
         val text =
             buildString(256) {
@@ -30,6 +32,9 @@ internal object Handshake {
                 append("Sec-WebSocket-Version: 13\r\n")
                 if (request.subprotocols.isNotEmpty()) {
                     append("Sec-WebSocket-Protocol: ").append(request.subprotocols.joinToString(", ")).append("\r\n")
+                }
+                if (request.headers.none { it.first.equals("user-agent", ignoreCase = true) }) {
+                    append("User-Agent: ").append(ParleyVersion.userAgent).append("\r\n")
                 }
                 for ((name, value) in request.headers) append(name).append(": ").append(value).append("\r\n")
                 append("\r\n")
