@@ -88,4 +88,19 @@ class FrameCodecSpec :
             val decoder = FrameDecoder(ByteReadChannel(header), maxFrameSize = 1000)
             shouldThrow<TransportProtocolException> { decoder.read() }.closeCode shouldBe 1009
         }
+
+        test("a control frame over 125 bytes is refused from its header, before its payload is read") {
+            // Only the header is there: a decoder that tried to read the 34,464 bytes would hit the end of stream.
+            val header = byteArrayOf(0x89.toByte(), 126, 0x86.toByte(), 0xA0.toByte())
+            val e = shouldThrow<TransportProtocolException> { FrameDecoder(ByteReadChannel(header), 1L shl 20).read() }
+            e.closeCode shouldBe 1002
+            e.message shouldBe "PING frame of 34464 bytes; control frames carry at most 125"
+        }
+
+        test("a fragmented control frame is refused from its header") {
+            val header = byteArrayOf(0x0A, 5)
+            val e = shouldThrow<TransportProtocolException> { FrameDecoder(ByteReadChannel(header), 1L shl 20).read() }
+            e.closeCode shouldBe 1002
+            e.message shouldBe "fragmented PONG frame"
+        }
     })

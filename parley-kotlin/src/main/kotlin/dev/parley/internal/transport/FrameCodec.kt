@@ -41,6 +41,13 @@ internal class FrameDecoder(
                 127 -> input.readLong().also { if (it < 0) throw violation("frame length with the high bit set") }
                 else -> short.toLong()
             }
+        // RFC 6455 §5.5, from the header: an oversized or fragmented control frame's payload is never read.
+        if (opcode.isControl) {
+            if (length > MAX_CONTROL_PAYLOAD) {
+                throw violation("$opcode frame of $length bytes; control frames carry at most $MAX_CONTROL_PAYLOAD")
+            }
+            if (!fin) throw violation("fragmented $opcode frame")
+        }
         // Checked before reading, so a hostile length never becomes an allocation.
         if (length > maxFrameSize) {
             throw TransportProtocolException(
@@ -58,6 +65,8 @@ internal class FrameDecoder(
     private fun violation(message: String) = TransportProtocolException(CloseCodes.PROTOCOL_ERROR, message)
 
     private companion object {
+        const val MAX_CONTROL_PAYLOAD = 125
+
         val OPCODES: Array<Opcode?> = arrayOfNulls<Opcode>(16).also { table ->
             Opcode.entries.forEach {
                 table[it.code] =
