@@ -22,11 +22,13 @@ import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.launch
-import kotlinx.coroutines.withContext
 import kotlinx.coroutines.withTimeoutOrNull
+import java.net.ConnectException
 import java.net.InetAddress
+import java.net.UnknownHostException
 import java.security.SecureRandom
 import kotlin.time.Duration
 
@@ -44,6 +46,11 @@ import kotlin.time.Duration
 /** Opens WebSocket connections on Ktor's sockets, doing the HTTP upgrade and the framing itself. */
 internal class SocketTransport(
     private val options: ParleyOptions,
+    /**
+     * Looks a host name up, every address in the resolver's order. The JDK's resolver by default; a seam for tests,
+     * which cannot run a DNS server here. It may block: [resolve] runs it apart from the attempt.
+     */
+    private val lookup: (String) -> List<InetAddress> = { InetAddress.getAllByName(it).toList() },
 ) : Transport {
     override suspend fun open(request: OpenRequest): TransportSession {
         val uri = request.uri
@@ -55,8 +62,7 @@ internal class SocketTransport(
                 secure -> 443
                 else -> 80
             }
-        val address = InetSocketAddress(resolve(host), port)
-        val tcp = aSocket(selector).tcp().connect(address) { noDelay = true }
+        val tcp = connectToAny(resolve(host), port)
         val job = SupervisorJob()
         var socket: Socket = tcp
         try {
@@ -85,11 +91,38 @@ internal class SocketTransport(
 
     override fun close() = Unit
 
-    /** Host names are looked up off the caller's thread: the JDK's resolver blocks. Literal addresses need no lookup. */
-    private suspend fun resolve(host: String): String {
+    /**
+     * The addresses of [host]; a literal address needs no lookup. The JDK's resolver blocks and cannot be interrupted,
+     * so the lookup runs in its own coroutine and the attempt only awaits it: cancelling the attempt (the connect
+     * timeout, stop()) ends the wait at once, and an abandoned lookup finishes on its own in the background.
+     */
+    private suspend fun resolve(host: String): List<String> {
         val literal = ':' in host || (host.first().isDigit() && host.all { it.isDigit() || it == '.' })
-        if (literal) return host
-        return withContext(Dispatchers.IO) { InetAddress.getByName(host).hostAddress }
+        if (literal) return listOf(host)
+        val found = lookups.async { lookup(host) }.await()
+        if (found.isEmpty()) throw UnknownHostException("$host has no address")
+        return found.map { it.hostAddress }
+    }
+
+    /**
+     * Connects to the first of [addresses] that accepts, in order, all within the attempt's connect timeout. With one
+     * address its failure is thrown as it is; with several, a ConnectException that names each address and why it
+     * failed (a message, because coroutines may copy an exception on its way up and drop what is suppressed in it).
+     */
+    private suspend fun connectToAny(addresses: List<String>, port: Int): Socket {
+        val failures = ArrayList<Pair<String, Throwable>>(addresses.size)
+        for (address in addresses) {
+            try {
+                return aSocket(selector).tcp().connect(InetSocketAddress(address, port)) { noDelay = true }
+            } catch (e: Throwable) {
+                failures += address to e.unlessOurCancellation()
+            }
+        }
+        failures.singleOrNull()?.let { throw it.second }
+        val tried = failures.joinToString("; ") { (address, e) -> "$address: ${e.message ?: e::class.simpleName}" }
+        throw ConnectException("no address of the host accepted port $port ($tried)").apply {
+            initCause(failures.first().second)
+        }
     }
 
     private class SocketSession(
@@ -150,6 +183,9 @@ internal class SocketTransport(
         val seeds = SecureRandom()
     }
 }
+
+/** Runs host name lookups, which block; independent of any client, so that an abandoned lookup can finish. */
+private val lookups = CoroutineScope(SupervisorJob() + Dispatchers.IO + CoroutineName("parley-dns"))
 
 /** Runs the delayed releases of closed sessions; independent of any client so that stopping one cannot skip them. */
 internal val lingering = CoroutineScope(SupervisorJob() + Dispatchers.Default + CoroutineName("parley-linger"))
