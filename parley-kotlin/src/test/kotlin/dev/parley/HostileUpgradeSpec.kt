@@ -5,6 +5,7 @@ import dev.parley.support.Seen
 import dev.parley.support.recorder
 import dev.parley.testing.RawPeer
 import dev.parley.testing.RawWebSocketServer
+import dev.parley.testing.WsOpcode
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
@@ -74,24 +75,21 @@ class HostileUpgradeSpec :
 
         test("a 101 with 16,384 header lines ends the attempt at the 101st line and never counts as connected") {
             val seen =
-                attemptAgainst { peer ->
-                    val accept = RawWebSocketServer.acceptKey(peer.request.header("sec-websocket-key")!!)
-                    val head =
-                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-                            "Sec-WebSocket-Accept: $accept\r\n" + "X: y\r\n".repeat(16_384) + "\r\n"
-                    head.encodeToByteArray()
-                }
+                attemptAgainst { peer -> peer.switchingProtocolsHead("X: y\r\n".repeat(16_384)).encodeToByteArray() }
             connectFailure(seen).message shouldContain "more than 100 header lines"
         }
 
         test("a frame sent in the same segment as the 101 reaches the handler") {
             val frame =
                 attemptAgainst({ peer ->
-                    val accept = RawWebSocketServer.acceptKey(peer.request.header("sec-websocket-key")!!)
-                    val head =
-                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-                            "Sec-WebSocket-Accept: $accept\r\n\r\n"
-                    head.encodeToByteArray() + byteArrayOf(0x81.toByte(), 2, 'h'.code.toByte(), 'i'.code.toByte())
+                    val hi = RawPeer.encodeFrame(
+                        WsOpcode.TEXT,
+                        "hi".encodeToByteArray(),
+                        fin = true,
+                        rsv = 0,
+                        mask = false,
+                    )
+                    peer.switchingProtocolsHead().encodeToByteArray() + hi
                 }) { handler ->
                     handler.expect<Seen.Connected>()
                     handler.expect<Seen.Received>().frame

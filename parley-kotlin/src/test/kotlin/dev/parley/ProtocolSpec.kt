@@ -37,12 +37,7 @@ import kotlin.time.Duration.Companion.seconds
 import kotlin.time.TimeSource
 
 /** Answers the upgrade request by hand, for a server built with `answerUpgrade = false`. */
-private suspend fun RawPeer.answerUpgrade() {
-    val key = request.header("sec-websocket-key").shouldNotBeNull()
-    val head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-        "Sec-WebSocket-Accept: ${RawWebSocketServer.acceptKey(key)}\r\n\r\n"
-    sendRaw(head.encodeToByteArray())
-}
+private suspend fun RawPeer.answerUpgrade() = sendRaw(switchingProtocolsHead().encodeToByteArray())
 
 /**
  * The client's next frame, or `null` if it closed TCP instead (EOF or reset). A timeout still fails: the client must

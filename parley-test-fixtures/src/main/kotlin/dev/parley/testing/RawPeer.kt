@@ -64,6 +64,16 @@ class RawPeer internal constructor(private val socket: Socket, val request: RawH
         ByteBuffer.allocate(2).putShort(code.toShort()).array() + reason.encodeToByteArray(),
     )
 
+    /**
+     * A valid `101 Switching Protocols` head for this peer's request, for a server built with `answerUpgrade = false`:
+     * [extraHeaderLines] (each ending in CRLF) go after the handshake headers, before the empty line.
+     */
+    fun switchingProtocolsHead(extraHeaderLines: String = ""): String {
+        val key = checkNotNull(request.header("sec-websocket-key")) { "the request has no Sec-WebSocket-Key" }
+        return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            "Sec-WebSocket-Accept: ${RawWebSocketServer.acceptKey(key)}\r\n" + extraHeaderLines + "\r\n"
+    }
+
     /** Writes [bytes] to the socket as they are. */
     suspend fun sendRaw(bytes: ByteArray): Unit = withContext(Dispatchers.IO) { writeBlocking(bytes) }
 
