@@ -15,8 +15,6 @@ internal object Handshake {
     /** A fresh Sec-WebSocket-Key: 16 random bytes, base64. */
     fun newKey(): String = Base64.getEncoder().encodeToString(ByteArray(16).also(keys::nextBytes))
 
-    fun expectedAccept(key: String): String = expectedWebSocketAccept(key)
-
     /** The upgrade request for [request], ready for the wire (ISO-8859-1: header values were checked for CR/LF). */
     fun requestBytes(request: OpenRequest, key: String): ByteArray {
         // The request target must be ASCII: toASCIIString() percent-encodes what a URI may hold beyond it (ä → %C3%A4).
@@ -65,7 +63,7 @@ internal object Handshake {
             reject("expected 'Connection: Upgrade' but was '${connection.joinToString()}'")
         }
         val accept = headers["sec-websocket-accept"]?.singleOrNull()
-        val expected = expectedAccept(key)
+        val expected = expectedWebSocketAccept(key)
         if (accept != expected) reject("expected Sec-WebSocket-Accept $expected but was $accept")
         val selected = headers["sec-websocket-protocol"]?.joinToString(",")
         if (selected != null && selected !in request.subprotocols) {

@@ -109,12 +109,9 @@ internal class KtorTransport(
         // Ktor does not verify Sec-WebSocket-Accept for us.
         val key = response.call.request.content.headers[HttpHeaders.SecWebSocketKey]
         val accept = response.headers[HttpHeaders.SecWebSocketAccept]
-        if (key == null || accept != expectedWebSocketAccept(key)) {
-            throw HandshakeRejectedException(
-                101,
-                headers,
-                "expected Sec-WebSocket-Accept ${key?.let(::expectedWebSocketAccept)} but was $accept",
-            )
+        val expected = key?.let(::expectedWebSocketAccept)
+        if (expected == null || accept != expected) {
+            throw HandshakeRejectedException(101, headers, "expected Sec-WebSocket-Accept $expected but was $accept")
         }
         val selected = response.headers[HttpHeaders.SecWebSocketProtocol]
         if (selected != null && selected !in request.subprotocols) {
