@@ -7,19 +7,10 @@ module dev.parley {
     requires transitive kotlin.stdlib;
     requires transitive kotlinx.coroutines.core;
     requires org.slf4j;
-    requires io.ktor.network;
-    requires io.ktor.network.tls;
-    requires io.ktor.http;
-    requires io.ktor.io;
-    requires io.ktor.utils;
-    // HdrHistogram's jar names no module, so this is the name Java derives from its file name (stable for Maven's
-    // HdrHistogram-<version>.jar).
+    // HdrHistogram's and tls-channel's jars name no module, so these are the names Java derives from their file
+    // names (stable for Maven's HdrHistogram-<version>.jar and tls-channel-<version>.jar).
     requires HdrHistogram;
-    // Ktor's jars are automatic modules, which declare nothing: the explicit modules they load classes from must be
-    // required by someone, and that is us.
-    requires kotlinx.io.core;
-    requires kotlinx.io.bytestring;
-    requires kotlinx.serialization.core;
+    requires tls.channel;
 
     exports dev.parley;
     exports dev.parley.transport;

@@ -119,6 +119,17 @@ public sealed class DisconnectReason {
     ) : DisconnectReason()
 
     /**
+     * Nothing could be written for [timeout] ([ParleyOptions.writeTimeout]): the socket's send buffer stayed full,
+     * because the peer stopped reading or the network stopped carrying. The link is presumed dead and the socket was
+     * aborted without a close handshake; frames still queued fail with [ConnectionClosedException].
+     *
+     * @property timeout the limit that was exceeded.
+     */
+    public data class WriteTimedOut(
+        val timeout: Duration,
+    ) : DisconnectReason()
+
+    /**
      * The connection broke: the peer dropped TCP without a close frame, or a read or write failed.
      *
      * @property cause the failure as the transport reported it; for an abrupt end of stream an `java.io.EOFException`.

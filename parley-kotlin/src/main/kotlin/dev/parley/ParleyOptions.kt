@@ -6,7 +6,6 @@ import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
 import java.net.URI
 import java.net.URISyntaxException
-import javax.net.ssl.X509TrustManager
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 
@@ -26,6 +25,8 @@ public class ParleyOptions internal constructor(
     public val connectTimeout: Duration,
     /** How long to wait for the peer's close frame after ours before aborting the socket. */
     public val closeTimeout: Duration,
+    /** How long a write may make no progress before the connection is declared dead; infinite for never. */
+    public val writeTimeout: Duration,
     /** Automatic reconnection, or `null` for none (Parley's default). */
     public val reconnect: ReconnectPolicy?,
     /** Dead-connection detection with pings, or `null` for none (the default). */
@@ -61,7 +62,7 @@ public class ParleyOptions internal constructor(
         }
         val shownUri = uri.withoutQuery()
         return "ParleyOptions(name=$name, uri=$shownUri, headers=[$shownHeaders], subprotocols=$subprotocols, " +
-            "connectTimeout=$connectTimeout, closeTimeout=$closeTimeout, reconnect=$reconnect, heartbeat=$heartbeat, " +
+            "connectTimeout=$connectTimeout, closeTimeout=$closeTimeout, writeTimeout=$writeTimeout, reconnect=$reconnect, heartbeat=$heartbeat, " +
             "sendQueueCapacity=$sendQueueCapacity, sendOverflow=$sendOverflow, maxFrameSize=$maxFrameSize, tls=$tls, " +
             "maxPendingCallbacks=$maxPendingCallbacks, maxBufferedInboundBytes=$maxBufferedInboundBytes)"
     }
@@ -82,6 +83,13 @@ public class ParleyOptions internal constructor(
 
         /** Wait this long for the peer's close frame after ours, then abort the socket. Default 5 s. */
         public var closeTimeout: Duration = 5.seconds
+
+        /**
+         * How long a write may make no progress, because the socket's send buffer stays full, before the connection
+         * is declared dead with [DisconnectReason.WriteTimedOut]. Default 30 s; [Duration.INFINITE] never gives up.
+         * A peer that stops reading would otherwise hold every sender forever while pings cannot get out either.
+         */
+        public var writeTimeout: Duration = 30.seconds
 
         /** Automatic reconnection; `null` (the default) for none. Set it with [reconnect]. */
         public var reconnect: ReconnectPolicy? = null
@@ -164,6 +172,8 @@ public class ParleyOptions internal constructor(
             }
             require(connectTimeout.isPositive()) { "connectTimeout must be positive but was $connectTimeout" }
             require(closeTimeout.isPositive()) { "closeTimeout must be positive but was $closeTimeout" }
+            require(writeTimeout.isPositive()) { "writeTimeout must be positive but was $writeTimeout" }
+            tls.validate()
             require(sendQueueCapacity in 1..MAX_QUEUE) {
                 "sendQueueCapacity must be in 1..$MAX_QUEUE but was $sendQueueCapacity"
             }
@@ -182,6 +192,7 @@ public class ParleyOptions internal constructor(
                 subprotocols = subprotocols.toList(),
                 connectTimeout = connectTimeout,
                 closeTimeout = closeTimeout,
+                writeTimeout = writeTimeout,
                 reconnect = reconnect,
                 heartbeat = heartbeat,
                 sendQueueCapacity = sendQueueCapacity,
@@ -275,17 +286,6 @@ public enum class SendOverflow {
     /** Throw [SendQueueFullException] at once. */
     FAIL,
 }
-
-/**
- * TLS settings for `wss://`.
- *
- * @property trustManager trusts the server's certificate chain; `null` uses the JVM's default trust store.
- * @property serverName the SNI host name and the name the certificate must match; `null` uses the URL's host.
- */
-public data class TlsSettings(
-    val trustManager: X509TrustManager? = null,
-    val serverName: String? = null,
-)
 
 private fun Char.isTokenChar(): Boolean = this in '!'..'~' && this !in "()<>@,;:\\\"/[]?={}"
 

@@ -27,7 +27,9 @@ public final class DisconnectInfo {
         /** The connection broke without a close frame, or a read or write failed: {@link #cause()}. */
         TRANSPORT_FAILED,
         /** The heartbeat saw no pong and no other frame in time after a ping; the socket was aborted. */
-        HEARTBEAT_TIMEOUT
+        HEARTBEAT_TIMEOUT,
+        /** Nothing could be written for the write timeout (the peer stopped reading); the socket was aborted. */
+        WRITE_TIMEOUT
     }
 
     private final Kind kind;

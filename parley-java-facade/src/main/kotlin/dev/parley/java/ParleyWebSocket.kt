@@ -533,6 +533,8 @@ private object JavaViews {
             is DisconnectReason.TransportFailed -> info(DisconnectInfo.Kind.TRANSPORT_FAILED, cause = reason.cause)
 
             is DisconnectReason.HeartbeatTimedOut -> info(DisconnectInfo.Kind.HEARTBEAT_TIMEOUT)
+
+            is DisconnectReason.WriteTimedOut -> info(DisconnectInfo.Kind.WRITE_TIMEOUT)
         }
     }
 

@@ -144,12 +144,12 @@ internal class FrameWriter(
             batch.forEach { it.fail(cause) }
             throw e
         } catch (e: Throwable) {
-            val cause = closedBy(DisconnectReason.TransportFailed(e), inFlight = true)
+            val cause = closedBy(transportFailure(e), fallback = e, inFlight = true)
             batch.forEach { it.fail(cause) }
             closeWritten.completeExceptionally(e)
             // Nothing will be written any more, but the loop may be busy in a handler (even one waiting to push):
             // answer what is queued, and what comes, until the session is released, so nobody waits on a dead writer.
-            scope.launch { refuse(closedBy(DisconnectReason.TransportFailed(e)), userFramesToo = true) }
+            scope.launch { refuse(closedBy(transportFailure(e), fallback = e), userFramesToo = true) }
             onFailure(e)
         }
     }

@@ -3,6 +3,7 @@ package dev.parley.internal
 import dev.parley.CloseCodes
 import dev.parley.DisconnectReason
 import dev.parley.ParleyOptions
+import dev.parley.internal.transport.WriteTimeoutException
 import dev.parley.transport.Opcode
 import dev.parley.transport.TransportProtocolException
 import dev.parley.transport.TransportSession
@@ -55,7 +56,7 @@ internal class LiveSession(
     private val control = Channel<Outbound>(options.sendQueueCapacity)
     val writer =
         FrameWriter(transport, control, userFrames, telemetry) { cause ->
-            events.send(Tagged(tag, Event.TransportLost(DisconnectReason.TransportFailed(cause))))
+            events.send(Tagged(tag, Event.TransportLost(transportFailure(cause))))
         }
     val heartbeat: Heartbeat? = options.heartbeat?.let { Heartbeat(it, telemetry, clock) }
     private var heartbeatTimer: Job? = null
@@ -173,7 +174,7 @@ internal class LiveSession(
                 // A transport that already sent its close frame must not be made to send a second one.
                 if (e.closeSent) Event.TransportLost(reason) else Event.Violated(reason, e.closeCode)
             } catch (e: Throwable) {
-                Event.TransportLost(DisconnectReason.TransportFailed(e))
+                Event.TransportLost(transportFailure(e))
             }
         events.send(Tagged(tag, end))
     }
@@ -185,6 +186,12 @@ internal class LiveSession(
         /** How long a flushed close frame is given to leave the machine before its socket is closed. */
         val CLOSE_LINGER = 100.milliseconds
     }
+}
+
+/** What a failed read or write means: a write that made no progress in time has its own reason. */
+internal fun transportFailure(cause: Throwable): DisconnectReason = when (cause) {
+    is WriteTimeoutException -> DisconnectReason.WriteTimedOut(cause.timeout)
+    else -> DisconnectReason.TransportFailed(cause)
 }
 
 /** The close frame's payload: the code in network order, then the reason; empty for 1005 ("no status"). */

@@ -214,6 +214,7 @@ constructor(
                 "message_too_big",
                 "heartbeat_timeout",
                 "transport_failed",
+                "write_timeout",
             )
 
         /** The number [STATE] reports: 0 disconnected, 1 connecting, 2 connected, 3 stopped. */
@@ -247,6 +248,7 @@ constructor(
                 is DisconnectReason.MessageTooBig -> 7
                 is DisconnectReason.HeartbeatTimedOut -> 8
                 is DisconnectReason.TransportFailed -> 9
+                is DisconnectReason.WriteTimedOut -> 10
             },
         ]
     }

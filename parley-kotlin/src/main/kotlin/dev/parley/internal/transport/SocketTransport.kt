@@ -5,45 +5,43 @@ import dev.parley.transport.OpenRequest
 import dev.parley.transport.Transport
 import dev.parley.transport.TransportSession
 import dev.parley.transport.WireFrame
-import dev.parley.transport.unlessOurCancellation
-import io.ktor.network.selector.SelectorManager
-import io.ktor.network.sockets.InetSocketAddress
-import io.ktor.network.sockets.Socket
-import io.ktor.network.sockets.aSocket
-import io.ktor.network.sockets.openReadChannel
-import io.ktor.network.sockets.openWriteChannel
-import io.ktor.network.tls.tls
-import io.ktor.utils.io.ByteReadChannel
-import io.ktor.utils.io.ByteWriteChannel
-import io.ktor.utils.io.writeFully
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.ExperimentalCoroutinesApi
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.async
-import kotlinx.coroutines.awaitCancellation
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.selects.onTimeout
+import kotlinx.coroutines.selects.select
 import kotlinx.coroutines.withTimeoutOrNull
 import java.net.ConnectException
+import java.net.Inet6Address
 import java.net.InetAddress
+import java.net.InetSocketAddress
 import java.net.UnknownHostException
+import java.nio.ByteBuffer
 import java.security.SecureRandom
+import java.util.concurrent.ConcurrentLinkedQueue
 import kotlin.time.Duration
+import kotlin.time.Duration.Companion.milliseconds
 
 /*
  * Why Parley frames the socket itself: going through Ktor's HTTP client and its WebSocket session puts two frame
- * channels and two more coroutines between the socket and Parley (the session's reader and writer), a flush that
- * waits for the session's writer, and the client's request pipeline on every connect. Measured against raw Ktor with
- * the same engine, those hand-offs cost Parley more than half its small-message throughput. So the default transport
- * uses Ktor's socket layer (ktor-network: the same selector, socket coroutines and TLS that the CIO engine uses) and
- * its own bounded reader for the upgrade response (UpgradeResponse.kt), and reads and writes frames on the socket's
- * byte channels directly.
+ * channels and two more coroutines between the socket and Parley, a flush that waits for the session's writer, and
+ * the client's request pipeline on every connect; Ktor's socket layer alone still adds a coroutine per direction
+ * between the NIO channel and its byte channels. So the default transport owns the whole path: a non-blocking
+ * SocketChannel with Parley's own selector (Poller.kt), the platform's TLS (TlsLink.kt), proxies (ProxyTunnel.kt),
+ * its own bounded reader for the upgrade response (UpgradeResponse.kt) and the RFC 6455 codecs (FrameCodec.kt),
+ * run by the session's reader and writer coroutines themselves.
  * KtorTransport remains for callers who hand Parley their own HttpClient.
  */
 
-/** Opens WebSocket connections on Ktor's sockets, doing the HTTP upgrade and the framing itself. */
+/** Opens WebSocket connections on non-blocking sockets, doing TLS, the HTTP upgrade and the framing itself. */
 internal class SocketTransport(
     private val options: ParleyOptions,
     /**
@@ -52,6 +50,8 @@ internal class SocketTransport(
      */
     private val lookup: (String) -> List<InetAddress> = { InetAddress.getAllByName(it).toList() },
 ) : Transport {
+    private val tls = TlsConfig(options.tls)
+
     override suspend fun open(request: OpenRequest): TransportSession {
         val uri = request.uri
         val secure = uri.scheme.equals("wss", ignoreCase = true)
@@ -62,29 +62,22 @@ internal class SocketTransport(
                 secure -> 443
                 else -> 80
             }
-        val tcp = connectToAny(resolve(host), port)
-        val job = SupervisorJob()
-        var socket: Socket = tcp
+        val raw = connectToAny(resolve(host), port)
         try {
-            if (secure) {
-                socket =
-                    tcp.tls(Dispatchers.IO + job + CoroutineName("parley-tls")) {
-                        options.tls.trustManager?.let { trustManager = it }
-                        serverName = options.tls.serverName ?: host
-                    }
-            }
-            val input = socket.openReadChannel()
-            val output = socket.openWriteChannel(autoFlush = false)
+            val link: ByteLink =
+                if (secure) {
+                    TlsLink(raw, tls.engine(host, port)).also { it.handshake() }
+                } else {
+                    raw
+                }
             val key = Handshake.newKey()
-            output.writeFully(Handshake.requestBytes(request, key))
-            output.flush()
+            link.write(ByteBuffer.wrap(Handshake.requestBytes(request, key)))
+            val input = LinkInput(link)
             val response = UpgradeResponseReader.read(input)
             Handshake.checkResponse(response.status, response.reasonPhrase, response.headers, request, key)
-            return SocketSession(socket, job, input, output, response.headers, request.maxFrameSize, seeds.nextLong())
+            return SocketSession(raw, link, input, response.headers, request.maxFrameSize, seeds.nextLong())
         } catch (e: Throwable) {
-            socket.close()
-            tcp.close()
-            job.cancel()
+            raw.close()
             throw e
         }
     }
@@ -96,69 +89,122 @@ internal class SocketTransport(
      * so the lookup runs in its own coroutine and the attempt only awaits it: cancelling the attempt (the connect
      * timeout, stop()) ends the wait at once, and an abandoned lookup finishes on its own in the background.
      */
-    private suspend fun resolve(host: String): List<String> {
-        val literal = ':' in host || (host.first().isDigit() && host.all { it.isDigit() || it == '.' })
-        if (literal) return listOf(host)
+    private suspend fun resolve(host: String): List<InetAddress> {
+        if (isIpLiteral(host)) return listOf(InetAddress.getByName(host))
         val found = lookups.async { lookup(host) }.await()
         if (found.isEmpty()) throw UnknownHostException("$host has no address")
-        return found.map { it.hostAddress }
+        return found
     }
 
     /**
-     * Connects to the first of [addresses] that accepts, in order, all within the attempt's connect timeout. With one
+     * Connects to one of [addresses] within the attempt's connect timeout, in the spirit of RFC 8305 ("Happy
+     * Eyeballs"): IPv6 and IPv4 addresses take turns, each attempt gets [HEAD_START] before the next one starts
+     * beside it, a failure starts the next at once, and the first to connect wins (the others are closed). With one
      * address its failure is thrown as it is; with several, a ConnectException that names each address and why it
      * failed (a message, because coroutines may copy an exception on its way up and drop what is suppressed in it).
      */
-    private suspend fun connectToAny(addresses: List<String>, port: Int): Socket {
-        val failures = ArrayList<Pair<String, Throwable>>(addresses.size)
-        for (address in addresses) {
-            try {
-                return aSocket(selector).tcp().connect(InetSocketAddress(address, port)) { noDelay = true }
-            } catch (e: Throwable) {
-                failures += address to e.unlessOurCancellation()
+    @OptIn(ExperimentalCoroutinesApi::class) // select's onTimeout
+    private suspend fun connectToAny(addresses: List<InetAddress>, port: Int): NioLink {
+        if (addresses.size == 1) return NioLink.connect(InetSocketAddress(addresses[0], port), options.writeTimeout)
+        val order = interleaveFamilies(addresses)
+        val failures = ConcurrentLinkedQueue<Pair<InetAddress, Throwable>>()
+        return coroutineScope {
+            // A null is a failed attempt. Closed once there is a winner, so a late success closes its own link.
+            val outcomes = Channel<NioLink?>(Channel.UNLIMITED)
+            val attempts = ArrayList<Job>(order.size)
+            var started = 0
+            var failed = 0
+
+            fun startNext() {
+                val address = order[started++]
+                attempts +=
+                    launch {
+                        val link =
+                            try {
+                                NioLink.connect(InetSocketAddress(address, port), options.writeTimeout)
+                            } catch (e: CancellationException) {
+                                throw e
+                            } catch (e: Throwable) {
+                                failures += address to e
+                                null
+                            }
+                        if (outcomes.trySend(link).isFailure) link?.close()
+                    }
             }
+            startNext()
+            while (true) {
+                val outcome =
+                    if (started < order.size) {
+                        select<Any?> {
+                            outcomes.onReceive { it }
+                            onTimeout(HEAD_START) { HeadStartOver }
+                        }
+                    } else {
+                        outcomes.receive()
+                    }
+                when (outcome) {
+                    HeadStartOver -> startNext()
+
+                    is NioLink -> {
+                        outcomes.close()
+                        attempts.forEach { it.cancel() }
+                        while (true) (outcomes.tryReceive().getOrNull() ?: break).close()
+                        return@coroutineScope outcome
+                    }
+
+                    else -> if (++failed == order.size) throw allFailed(order, failures, port) else if (started < order.size) startNext()
+                }
+            }
+            @Suppress("UNREACHABLE_CODE")
+            error("the loop above returns or throws")
         }
-        failures.singleOrNull()?.let { throw it.second }
-        val tried = failures.joinToString("; ") { (address, e) -> "$address: ${e.message ?: e::class.simpleName}" }
-        throw ConnectException("no address of the host accepted port $port ($tried)").apply {
-            initCause(failures.first().second)
+    }
+
+    private fun allFailed(order: List<InetAddress>, failures: Collection<Pair<InetAddress, Throwable>>, port: Int): Throwable {
+        val byAddress = failures.associate { it }
+        val tried = order.joinToString("; ") { a -> "${a.hostAddress}: ${byAddress[a]?.let { it.message ?: it::class.simpleName }}" }
+        return ConnectException("no address of the host accepted port $port ($tried)").apply {
+            initCause(byAddress[order.first()])
         }
     }
 
     private class SocketSession(
-        private val socket: Socket,
-        private val job: Job,
-        private val input: ByteReadChannel,
-        private val output: ByteWriteChannel,
+        private val raw: NioLink,
+        private val link: ByteLink,
+        private val input: LinkInput,
         override val responseHeaders: Map<String, List<String>>,
         maxFrameSize: Long,
         maskSeed: Long,
     ) : TransportSession {
         override val subprotocol: String? = responseHeaders["sec-websocket-protocol"]?.singleOrNull()
         private val decoder = FrameDecoder(input, maxFrameSize)
-        private val encoder = FrameEncoder(output, maskSeed)
+        private val encoder = FrameEncoder(link, maskSeed)
 
-        override suspend fun receive(): WireFrame? = io { decoder.read() }
+        override suspend fun receive(): WireFrame? = decoder.read()
 
-        override suspend fun write(frame: WireFrame) = io { encoder.write(frame) }
+        override suspend fun write(frame: WireFrame) = encoder.write(frame)
 
-        override suspend fun flush() = io { encoder.flush() }
+        override suspend fun flush() = encoder.flush()
 
         override fun abort() {
-            socket.close()
-            job.cancel()
+            raw.close()
         }
 
         override fun release(linger: Duration) {
-            // Our close frame is flushed into the socket's channel, not yet onto the wire: half-close, so it leaves
-            // followed by a FIN, and keep the socket [linger] longer. Closing at once could reset the connection (data
-            // unread on our side makes the kernel send RST), and the server, which RFC 6455 §7.1.1 asks to close the
-            // TCP connection first, could lose our close frame.
+            // Our close frame is on the wire: half-close, so a FIN follows it, and read what the peer still sends
+            // until it closes too, at most [linger]. Closing at once could reset the connection (data unread on our
+            // side makes the kernel send RST), and the server, which RFC 6455 §7.1.1 asks to close the TCP
+            // connection first, could lose our close frame. The peer's FIN ends the wait, so its descriptor goes at
+            // once in the usual case.
             lingering.launch {
                 try {
+                    if (link is TlsLink) link.shutdownOutput() else raw.shutdownOutput()
                     withTimeoutOrNull(linger) {
-                        output.flushAndClose()
-                        awaitCancellation()
+                        val sink = ByteBuffer.allocate(DRAIN_BUFFER)
+                        while (true) {
+                            sink.clearForWriting()
+                            if (link.read(sink) < 0) break
+                        }
                     }
                 } catch (e: Throwable) {
                     // The socket failed while lingering: nothing is left to save.
@@ -167,20 +213,29 @@ internal class SocketTransport(
                 }
             }
         }
-
-        /** Runs a read or write, turning the byte channels' cancellation-wrapped failures into an IOException. */
-        private suspend inline fun <T> io(block: () -> T): T = try {
-            block()
-        } catch (e: CancellationException) {
-            throw e.unlessOurCancellation()
-        }
     }
 
+    /** Marks the end of an attempt's head start. */
+    private object HeadStartOver
+
     private companion object {
-        /** One selector thread serves every Parley connection in the process, as one CIO engine would. */
-        val selector: SelectorManager by lazy { SelectorManager(Dispatchers.IO) }
+        /** RFC 8305 §5 recommends 250 ms before starting the next address's attempt beside a slow one. */
+        val HEAD_START = 250.milliseconds
+
+        const val DRAIN_BUFFER = 4096
 
         val seeds = SecureRandom()
+
+        /** IPv6 and IPv4 in turns, each family in the resolver's order, starting with the resolver's first choice. */
+        fun interleaveFamilies(addresses: List<InetAddress>): List<InetAddress> {
+            val (first, second) = addresses.partition { (it is Inet6Address) == (addresses[0] is Inet6Address) }
+            return buildList(addresses.size) {
+                for (i in 0 until maxOf(first.size, second.size)) {
+                    first.getOrNull(i)?.let(::add)
+                    second.getOrNull(i)?.let(::add)
+                }
+            }
+        }
     }
 }
 

@@ -1,7 +1,5 @@
 package dev.parley.internal.transport
 
-import io.ktor.utils.io.ByteReadChannel
-import io.ktor.utils.io.readByte
 import java.io.EOFException
 import java.net.ProtocolException
 
@@ -16,8 +14,8 @@ internal class UpgradeResponse(
  * Why Parley reads the upgrade response itself: the peer controls every byte of it, so its size must be bounded in
  * total and in lines (a general HTTP parser bounds a line, not how many there are: a 101 with 16 MiB of headers was
  * once accepted), a read must stop when the connect timeout cancels it, and bytes that are not HTTP must fail with
- * an explanation rather than an index error from deep inside a parser. It reads one byte at a time from the
- * buffered channel, so it never consumes a frame the server sent right behind the head.
+ * an explanation rather than an index error from deep inside a parser. It takes one byte at a time from the
+ * connection's input buffer, so a frame the server sent right behind the head stays there for the frame decoder.
  */
 internal object UpgradeResponseReader {
     /** The whole head, status line and headers: far above the few hundred bytes real servers send. */
@@ -32,7 +30,7 @@ internal object UpgradeResponseReader {
      * @throws EOFException when the connection ends first.
      * @throws ProtocolException when the bytes are not an HTTP/1.1 response head, or it is too long.
      */
-    suspend fun read(input: ByteReadChannel): UpgradeResponse {
+    suspend fun read(input: LinkInput): UpgradeResponse {
         val budget = Budget()
         val statusLine =
             readLine(input, budget)
@@ -59,17 +57,15 @@ internal object UpgradeResponseReader {
     }
 
     /** One line without its CRLF (a bare LF is accepted, as RFC 9112 §2.2 allows), or null at a clean end. */
-    private suspend fun readLine(input: ByteReadChannel, budget: Budget): String? {
+    private suspend fun readLine(input: LinkInput, budget: Budget): String? {
         val line = StringBuilder()
         while (true) {
-            val byte =
-                try {
-                    input.readByte().toInt() and 0xFF
-                } catch (_: EOFException) {
-                    // A clean end between lines; the caller says whether the head may end there.
-                    if (line.isEmpty()) return null
-                    throw EOFException("the server closed the connection in the middle of the upgrade response")
-                }
+            if (!input.require(1)) {
+                // A clean end between lines; the caller says whether the head may end there.
+                if (line.isEmpty()) return null
+                throw EOFException("the server closed the connection in the middle of the upgrade response")
+            }
+            val byte = input.byte()
             if (++budget.bytes > MAX_HEAD_BYTES) {
                 throw ProtocolException("upgrade response: head longer than $MAX_HEAD_BYTES bytes")
             }
