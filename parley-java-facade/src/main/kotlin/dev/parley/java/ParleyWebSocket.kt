@@ -17,6 +17,7 @@ import dev.parley.ParleyOptions
 import dev.parley.ReconnectPolicy
 import dev.parley.RetriesExhaustedException
 import dev.parley.SendOverflow
+import dev.parley.TlsSettings
 import dev.parley.StopReason
 import dev.parley.java.internal.CallbackFuture
 import dev.parley.java.internal.ListenerHandler
@@ -45,6 +46,8 @@ import java.nio.ByteBuffer
 import java.time.Duration
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.Executor
+import javax.net.ssl.SSLContext
+import javax.net.ssl.X509KeyManager
 import javax.net.ssl.X509TrustManager
 import kotlin.time.toJavaDuration
 import kotlin.time.toKotlinDuration
@@ -382,6 +385,35 @@ public class ParleyWebSocket private constructor(
         /** The TLS server name (SNI, and the name the certificate must match), if not the URL's host. */
         public fun serverName(serverName: String): Builder =
             apply { settings += { tls = tls.copy(serverName = serverName) } }
+
+        /**
+         * Presents a client certificate from [keyManager] when the server asks for one (mutual TLS); see
+         * [TlsSettings.keyManagerFrom] for one over a PKCS#12 key store.
+         */
+        public fun keyManager(keyManager: X509KeyManager): Builder =
+            apply { settings += { tls = tls.copy(keyManager = keyManager) } }
+
+        /**
+         * Uses [sslContext] for TLS (your own provider, trust and keys) instead of the JVM's default context; not
+         * together with [trustManager] or [keyManager].
+         */
+        public fun sslContext(sslContext: SSLContext): Builder =
+            apply { settings += { tls = tls.copy(sslContext = sslContext) } }
+
+        /** Enables only these TLS versions, e.g. `"TLSv1.3"`; by default the platform's. */
+        public fun tlsProtocols(vararg protocols: String): Builder =
+            apply { settings += { tls = tls.copy(protocols = protocols.toList()) } }
+
+        /** Enables only these cipher suites; by default the platform's. */
+        public fun cipherSuites(vararg suites: String): Builder =
+            apply { settings += { tls = tls.copy(cipherSuites = suites.toList()) } }
+
+        /**
+         * How long a write may make no progress before the connection is declared dead
+         * ([DisconnectInfo.Kind.WRITE_TIMEOUT]); default 30 s.
+         */
+        public fun writeTimeout(timeout: Duration): Builder =
+            apply { settings += { writeTimeout = timeout.toKotlinDuration() } }
 
         /** The name used in logs. */
         public fun name(name: String): Builder = apply { settings += { this.name = name } }

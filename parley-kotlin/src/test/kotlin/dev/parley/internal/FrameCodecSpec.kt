@@ -1,8 +1,8 @@
 package dev.parley.internal
 
+import dev.parley.internal.transport.BytesLink
 import dev.parley.internal.transport.FrameDecoder
 import dev.parley.internal.transport.FrameEncoder
-import dev.parley.internal.transport.BytesLink
 import dev.parley.internal.transport.LinkInput
 import dev.parley.testing.RawPeer
 import dev.parley.transport.Opcode
@@ -19,7 +19,8 @@ import java.nio.ByteBuffer
 import kotlin.random.Random
 
 /** Lengths on both sides of every boundary: the 7/16/64-bit length forms and the I/O buffer's 32 KiB. */
-private val LENGTHS = listOf(0, 1, 3, 125, 126, 127, 8191, 8192, 8193, 32754, 32755, 32768, 65535, 65536, 70001, 300_000)
+private val LENGTHS =
+    listOf(0, 1, 3, 125, 126, 127, 8191, 8192, 8193, 32754, 32755, 32768, 65535, 65536, 70001, 300_000)
 
 /** A reference reader of client frames, written straight from RFC 6455 §5.2 and independent of FrameEncoder. */
 private fun DataInputStream.readClientFrame(): Pair<Int, WireFrame> {
@@ -90,18 +91,20 @@ class FrameCodecSpec :
         test("a control frame over 125 bytes is refused from its header, before its payload is read") {
             // Only the header is there: a decoder that tried to read the 34,464 bytes would hit the end of stream.
             val header = byteArrayOf(0x89.toByte(), 126, 0x86.toByte(), 0xA0.toByte())
-            val e = shouldThrow<TransportProtocolException> { FrameDecoder(LinkInput(BytesLink(header)), 1L shl 20).read() }
+            val e =
+                shouldThrow<TransportProtocolException> { FrameDecoder(LinkInput(BytesLink(header)), 1L shl 20).read() }
             e.closeCode shouldBe 1002
             e.message shouldBe "PING frame of 34464 bytes; control frames carry at most 125"
         }
 
         test("a fragmented control frame is refused from its header") {
             val header = byteArrayOf(0x0A, 5)
-            val e = shouldThrow<TransportProtocolException> { FrameDecoder(LinkInput(BytesLink(header)), 1L shl 20).read() }
+            val e =
+                shouldThrow<TransportProtocolException> { FrameDecoder(LinkInput(BytesLink(header)), 1L shl 20).read() }
             e.closeCode shouldBe 1002
             e.message shouldBe "fragmented PONG frame"
         }
-    
+
         test("invalid UTF-8 fails as soon as its bytes arrive, also in the middle of one frame") {
             // A 100,000-byte text frame whose third byte is 0xFF, delivered 1,000 bytes at a time.
             val payload = ByteArray(100_000) { 'a'.code.toByte() }.also { it[2] = 0xFF.toByte() }
@@ -116,7 +119,8 @@ class FrameCodecSpec :
             val euro = "€".encodeToByteArray()
             val bytes =
                 serverFrame(0x1, euro.copyOfRange(0, 1), fin = false) + serverFrame(0x0, euro.copyOfRange(1, 3)) +
-                    serverFrame(0x2, byteArrayOf(0xFF.toByte())) + serverFrame(0x1, byteArrayOf(0xC3.toByte()), fin = false) +
+                    serverFrame(0x2, byteArrayOf(0xFF.toByte())) +
+                    serverFrame(0x1, byteArrayOf(0xC3.toByte()), fin = false) +
                     serverFrame(0x0, byteArrayOf(0x28))
             val decoder = FrameDecoder(LinkInput(BytesLink(bytes, chunk = 1)), 1L shl 20)
             repeat(4) { decoder.read() }
@@ -126,7 +130,8 @@ class FrameCodecSpec :
         test("nothing can be written after a Close frame") {
             val encoder = FrameEncoder(BytesLink(), seed = 1)
             encoder.write(WireFrame(Opcode.CLOSE, byteArrayOf(3, -24)))
-            val e = shouldThrow<java.io.IOException> { encoder.write(WireFrame(Opcode.TEXT, "late".encodeToByteArray())) }
+            val e =
+                shouldThrow<java.io.IOException> { encoder.write(WireFrame(Opcode.TEXT, "late".encodeToByteArray())) }
             e.message shouldBe "a TEXT frame after our Close frame: nothing may follow it"
         }
     })
