@@ -62,7 +62,8 @@ public class ParleyOptions internal constructor(
         }
         val shownUri = uri.withoutQuery()
         return "ParleyOptions(name=$name, uri=$shownUri, headers=[$shownHeaders], subprotocols=$subprotocols, " +
-            "connectTimeout=$connectTimeout, closeTimeout=$closeTimeout, writeTimeout=$writeTimeout, reconnect=$reconnect, heartbeat=$heartbeat, " +
+            "connectTimeout=$connectTimeout, closeTimeout=$closeTimeout, writeTimeout=$writeTimeout, " +
+            "reconnect=$reconnect, heartbeat=$heartbeat, " +
             "sendQueueCapacity=$sendQueueCapacity, sendOverflow=$sendOverflow, maxFrameSize=$maxFrameSize, tls=$tls, " +
             "maxPendingCallbacks=$maxPendingCallbacks, maxBufferedInboundBytes=$maxBufferedInboundBytes)"
     }

@@ -17,8 +17,8 @@ import dev.parley.ParleyOptions
 import dev.parley.ReconnectPolicy
 import dev.parley.RetriesExhaustedException
 import dev.parley.SendOverflow
-import dev.parley.TlsSettings
 import dev.parley.StopReason
+import dev.parley.TlsSettings
 import dev.parley.java.internal.CallbackFuture
 import dev.parley.java.internal.ListenerHandler
 import dev.parley.java.internal.SendForwarder

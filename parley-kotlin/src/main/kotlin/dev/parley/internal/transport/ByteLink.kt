@@ -4,7 +4,7 @@ import java.nio.ByteBuffer
 
 /** A connected byte stream: the raw socket, or TLS over it. One reader and one writer at a time. */
 internal interface ByteLink {
-    /** Reads into [dst]: the number of bytes read (at least one when [dst] has room), or -1 at the end of the stream. */
+    /** Reads into [dst]: how many bytes were read (at least one when [dst] has room), or -1 at the end of the stream. */
     suspend fun read(dst: ByteBuffer): Int
 
     /** Writes every remaining byte of [src]. */

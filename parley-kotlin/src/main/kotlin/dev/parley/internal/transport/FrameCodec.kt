@@ -99,7 +99,8 @@ internal class FrameDecoder(
     private companion object {
         const val MAX_CONTROL_PAYLOAD = 125
 
-        val OPCODES: Array<Opcode?> = arrayOfNulls<Opcode>(16).also { table -> Opcode.entries.forEach { table[it.code] = it } }
+        val OPCODES: Array<Opcode?> =
+            arrayOfNulls<Opcode>(16).also { table -> Opcode.entries.forEach { table[it.code] = it } }
     }
 }
 

@@ -152,7 +152,10 @@ internal class SocketTransport(
                         return@coroutineScope outcome
                     }
 
-                    else -> if (++failed == order.size) throw allFailed(order, failures, port) else if (started < order.size) startNext()
+                    else -> {
+                        if (++failed == order.size) throw allFailed(order, failures, port)
+                        if (started < order.size) startNext()
+                    }
                 }
             }
             @Suppress("UNREACHABLE_CODE")
@@ -160,9 +163,17 @@ internal class SocketTransport(
         }
     }
 
-    private fun allFailed(order: List<InetAddress>, failures: Collection<Pair<InetAddress, Throwable>>, port: Int): Throwable {
+    private fun allFailed(
+        order: List<InetAddress>,
+        failures: Collection<Pair<InetAddress, Throwable>>,
+        port: Int,
+    ): Throwable {
         val byAddress = failures.associate { it }
-        val tried = order.joinToString("; ") { a -> "${a.hostAddress}: ${byAddress[a]?.let { it.message ?: it::class.simpleName }}" }
+        val tried =
+            order.joinToString("; ") { address ->
+                val failure = byAddress[address]
+                "${address.hostAddress}: ${failure?.message ?: failure?.let { it::class.simpleName }}"
+            }
         return ConnectException("no address of the host accepted port $port ($tried)").apply {
             initCause(byAddress[order.first()])
         }
