@@ -34,13 +34,11 @@ class ConnectionEdgesSpec :
     FunSpec({
         test("a stopped client's socket descriptor is released at once, without waiting for other traffic") {
             RawWebSocketServer().use { server ->
-                suspend fun connectAndStop() {
-                    val client = Parley.start(recorder(), Unit, parleyOptions { url = server.url() })
-                    client.awaitConnected()
-                    server.awaitConnection().close()
-                    withTimeout(5.seconds) { client.stop() }
-                }
-                repeat(10) { connectAndStop() }
+                // Ten at once, all connected, then all stopped: no later connection wakes the selector for them.
+                val clients = List(10) { Parley.start(recorder(), Unit, parleyOptions { url = server.url() }) }
+                clients.forEach { it.awaitConnected() }
+                repeat(10) { server.awaitConnection() }
+                clients.forEach { withTimeout(5.seconds) { it.stop() } }
                 // Polled, not slept: the descriptors must be gone within a short bound. Before, a closed channel
                 // stayed registered with Ktor's shared selector until another connection woke it.
                 val released = withTimeoutOrNull(2.seconds) {

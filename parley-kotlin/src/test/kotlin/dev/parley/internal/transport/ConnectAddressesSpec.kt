@@ -98,4 +98,35 @@ class ConnectAddressesSpec :
                 neverAnswers.countDown() // lets the abandoned lookup's thread go
             }
         }
+
+        test("an address whose connect hangs gets a head start, then the next one is tried beside it (RFC 8305)") {
+            KtorTestServer().start().use { server ->
+                // A listener on 127.0.0.3 with the same port that never accepts: once its backlog is full, the
+                // kernel drops further SYNs, so a connect there hangs as it does towards a black-holed address.
+                val hanging = InetAddress.getByName("127.0.0.3")
+                java.net.ServerSocket(server.port, 1, hanging).use { full ->
+                    val fillers = List(4) { java.nio.channels.SocketChannel.open().apply { configureBlocking(false) } }
+                    try {
+                        fillers.forEach { it.connect(java.net.InetSocketAddress(hanging, full.localPort)) }
+                        val options =
+                            parleyOptions {
+                                url = "ws://two-homes.test:${server.port}/ws"
+                                connectTimeout = 5.seconds
+                                reconnect = null
+                            }
+                        val transport = SocketTransport(options) { listOf(hanging, loopback) }
+                        val handler = recorder()
+                        val client = ConnectionLoop.start(null, handler, Unit, options, transport)
+                        try {
+                            // One address after the other, this would wait out the whole connect timeout and fail.
+                            handler.expect<Seen.Connected>(3.seconds)
+                        } finally {
+                            withTimeout(10.seconds) { client.stop() }
+                        }
+                    } finally {
+                        fillers.forEach { it.close() }
+                    }
+                }
+            }
+        }
     })
