@@ -39,6 +39,8 @@ public class ParleyOptions internal constructor(
     public val maxFrameSize: Long,
     /** TLS settings for `wss://`. */
     public val tls: TlsSettings,
+    /** How the server is reached: straight, or through an HTTP or SOCKS5 proxy (by default the JVM's choice). */
+    public val proxy: ProxySettings,
     /** Name used in logs and coroutine names. */
     public val name: String,
     /** Header names (lower case) whose values never appear in logs or `toString()`. */
@@ -64,7 +66,8 @@ public class ParleyOptions internal constructor(
         return "ParleyOptions(name=$name, uri=$shownUri, headers=[$shownHeaders], subprotocols=$subprotocols, " +
             "connectTimeout=$connectTimeout, closeTimeout=$closeTimeout, writeTimeout=$writeTimeout, " +
             "reconnect=$reconnect, heartbeat=$heartbeat, " +
-            "sendQueueCapacity=$sendQueueCapacity, sendOverflow=$sendOverflow, maxFrameSize=$maxFrameSize, tls=$tls, " +
+            "sendQueueCapacity=$sendQueueCapacity, sendOverflow=$sendOverflow, maxFrameSize=$maxFrameSize, " +
+            "tls=$tls, proxy=$proxy, " +
             "maxPendingCallbacks=$maxPendingCallbacks, maxBufferedInboundBytes=$maxBufferedInboundBytes)"
     }
 
@@ -109,6 +112,14 @@ public class ParleyOptions internal constructor(
 
         /** TLS settings for `wss://`. */
         public var tls: TlsSettings = TlsSettings()
+
+        /**
+         * How the server is reached (default [ProxySettings.SystemDefault]: whatever the JVM's `ProxySelector` says,
+         * so `-Dhttps.proxyHost` and `-DsocksProxyHost` work). A proxy that fails the attempt is reported as
+         * [DisconnectReason.ConnectFailed] with a [ProxyException] (the proxy's status, or its SOCKS reply) as cause.
+         * Only Parley's own transport uses it; with a caller's Ktor `HttpClient`, that client's engine decides.
+         */
+        public var proxy: ProxySettings = ProxySettings.SystemDefault
 
         /** Name for logs and coroutine names; defaults to `parley-<n>`. */
         public var name: String? = null
@@ -200,6 +211,7 @@ public class ParleyOptions internal constructor(
                 sendOverflow = sendOverflow,
                 maxFrameSize = maxFrameSize,
                 tls = tls,
+                proxy = proxy,
                 name = name,
                 sensitiveHeaders = DEFAULT_SENSITIVE + sensitiveHeaders.map { it.lowercase() },
                 transport = transport,

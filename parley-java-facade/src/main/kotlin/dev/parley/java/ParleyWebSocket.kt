@@ -14,6 +14,7 @@ import dev.parley.ParleyClient
 import dev.parley.ParleyEvent
 import dev.parley.ParleyMetrics
 import dev.parley.ParleyOptions
+import dev.parley.ProxySettings
 import dev.parley.ReconnectPolicy
 import dev.parley.RetriesExhaustedException
 import dev.parley.SendOverflow
@@ -385,6 +386,14 @@ public class ParleyWebSocket private constructor(
         /** The TLS server name (SNI, and the name the certificate must match), if not the URL's host. */
         public fun serverName(serverName: String): Builder =
             apply { settings += { tls = tls.copy(serverName = serverName) } }
+
+        /**
+         * How the server is reached: [ProxySettings.http], [ProxySettings.socks5], [ProxySettings.direct], or (the
+         * default) [ProxySettings.system], which follows the JVM's `ProxySelector` and so `-Dhttps.proxyHost` and
+         * `-DsocksProxyHost`. A failing proxy is a [DisconnectInfo.Kind.CONNECT_FAILED] whose cause is a
+         * [dev.parley.ProxyException] naming the proxy's answer.
+         */
+        public fun proxy(proxy: ProxySettings): Builder = apply { settings += { this.proxy = proxy } }
 
         /**
          * Presents a client certificate from [keyManager] when the server asks for one (mutual TLS); see

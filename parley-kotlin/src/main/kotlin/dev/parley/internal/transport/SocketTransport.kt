@@ -62,7 +62,17 @@ internal class SocketTransport(
                 secure -> 443
                 else -> 80
             }
-        val raw = connectToAny(resolve(host), port)
+        val target = TunnelTarget(host, port, secure)
+        val raw =
+            when (val route = options.proxy.routeFor(target)) {
+                ProxyRoute.Direct -> connectToAny(resolve(host), port)
+
+                // The tunnel hands back the last link it opened through `connect` (it may retry after a 407).
+                is ProxyRoute.Proxied ->
+                    openTunnel(route, target) { proxy ->
+                        connectToAny(resolve(proxy.hostString), proxy.port)
+                    } as NioLink
+            }
         try {
             val link: ByteLink =
                 if (secure) {
