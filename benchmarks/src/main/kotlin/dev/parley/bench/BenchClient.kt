@@ -18,16 +18,26 @@ interface BenchClient : AutoCloseable {
      */
     fun connect(uri: URI, inbound: Inbound): CompletableFuture<Conn>
 
+    /**
+     * Opens a connection whose every inbound message goes to [responder] on the library's own receive path (its
+     * listener, handler or incoming loop), with a [Reply] through which the responder sends its next message from
+     * inside that callback, in the library's idiom for answering a message (as request/response and echo apps do).
+     */
+    fun respond(uri: URI, responder: Responder): CompletableFuture<Conn>
+
     /** Releases the library's own resources (engines, pools); connections may be left to die with the process. */
     override fun close() {}
 }
 
-/** One open connection. Sends return without waiting for the write: the driver bounds what is in flight. */
-interface Conn {
+/** Sends that return without waiting for the write: the driver bounds what is in flight. */
+interface Reply {
     fun sendText(text: String)
 
     fun sendBinary(bytes: ByteArray)
+}
 
+/** One open connection; its sends are for the driver's own thread (a [Responder] answers through its [Reply]). */
+interface Conn : Reply {
     /** Closes the connection (best effort, waiting a little for the close handshake where the library offers it). */
     fun close()
 }
@@ -35,6 +45,15 @@ interface Conn {
 /** Receives whole inbound messages: [size] is the text length in chars or the binary length in bytes. */
 fun interface Inbound {
     fun onMessage(binary: Boolean, size: Int)
+}
+
+/**
+ * Receives whole inbound messages inside the library's receive callback. A [Reply] is valid only until the call
+ * returns: some libraries send what it was given once the callback has returned (a handler's result, a loop's next
+ * step), so the responder must not keep it.
+ */
+fun interface Responder {
+    fun onMessage(binary: Boolean, size: Int, reply: Reply)
 }
 
 /** Parley's own addition: a client that reconnects by itself, for the reconnect workload. */

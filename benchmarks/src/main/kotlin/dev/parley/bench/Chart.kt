@@ -56,6 +56,32 @@ object Chart {
                     "KiB",
                     idles.map { Triple(it, col(it, "rssKiBPerConn"), 1.0) },
                 ),
+                Panel(
+                    "Callback-driven: 64 B text, window 512 (higher is better)",
+                    "thousand msgs/s",
+                    listOf(Triple("median", col("cb-text", "msgsPerSec"), 1e-3)),
+                ),
+                Panel(
+                    "Callback-driven round trip, 64 B (lower is better)",
+                    "µs",
+                    listOf(Triple("p50", col("cb-rtt", "p50Us"), 1.0), Triple("p99", col("cb-rtt", "p99Us"), 1.0)),
+                ),
+                Panel(
+                    "wss round trip p50, 64 B (lower is better)",
+                    "µs",
+                    listOf(
+                        Triple("TLS 1.3", col("wss-rtt-tls13", "p50Us"), 1.0),
+                        Triple("TLS 1.2", col("wss-rtt-tls12", "p50Us"), 1.0),
+                    ),
+                ),
+                Panel(
+                    "wss 16 KiB binary echo, window 32 (higher is better)",
+                    "MB/s",
+                    listOf(
+                        Triple("TLS 1.3", col("wss-binary-tls13", "mbPerSec"), 1.0),
+                        Triple("TLS 1.2", col("wss-binary-tls12", "mbPerSec"), 1.0),
+                    ),
+                ),
             ).filter { panel -> panel.series.any { (_, column, _) -> column != null && hasData(report, column) } }
         if (panels.isEmpty()) return
         val images = panels.map { render(report, it) }

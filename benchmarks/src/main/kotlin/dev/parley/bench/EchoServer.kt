@@ -18,6 +18,10 @@ import io.netty.handler.codec.http.websocketx.TextWebSocketFrame
 import io.netty.handler.codec.http.websocketx.WebSocketFrame
 import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolConfig
 import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolHandler
+import io.netty.handler.ssl.SslContext
+import io.netty.handler.ssl.SslContextBuilder
+import io.netty.handler.ssl.SslProvider
+import java.io.File
 import java.net.InetSocketAddress
 import java.net.URI
 import java.net.http.HttpClient
@@ -26,45 +30,85 @@ import java.nio.ByteBuffer
 import java.util.concurrent.CompletionStage
 import java.util.concurrent.LinkedBlockingQueue
 import java.util.concurrent.TimeUnit
+import javax.net.ssl.KeyManagerFactory
 
 /**
  * The echo server every client talks to, in its own JVM: Netty 4.2, `ws://127.0.0.1:<port>/echo`, echoes text and
  * binary frames as they come (fragments too), 1 MiB frame limit, no extensions (so no permessage-deflate for anyone).
  *
- * Usage: `EchoServer <port> [warmupMillis]`. It first warms itself up on a throwaway port (handshakes and echoes from
- * the JDK's client, so a freshly started server is not slow for whoever connects first), then binds `port` and prints
+ * Usage: `EchoServer <port> [warmupMillis [keystore.p12 tls13Port tls12Port]]`. With a keystore it also serves
+ * `wss://127.0.0.1:<tls13Port>/echo`, restricted to TLS 1.3, and `wss://127.0.0.1:<tls12Port>/echo`, restricted to
+ * TLS 1.2 (Netty's SslHandler with the JDK provider, the same one most clients use). Each TLS port allows one cipher
+ * suite, AES-128-GCM, so that every client that connects pays for the same cipher (otherwise each would get its own
+ * preference: AES-256 for some, ChaCha20 for others, and the comparison would be of ciphers, not clients).
+ *
+ * It first warms itself up on throwaway ports (handshakes and echoes from the JDK's client, over ws and each wss, so a
+ * freshly started server is not slow for whoever connects first), then binds the ports and prints
  * `LISTENING <port> <epoch µs>` — the reconnect workload measures from that instant.
  */
 object EchoServer {
     private const val PATH = "/echo"
     private const val MAX_FRAME = 1 shl 20
 
+    /** The one cipher suite allowed per protocol; all clients measured support both (ktor-network-tls included). */
+    private val CIPHERS =
+        mapOf("TLSv1.3" to "TLS_AES_128_GCM_SHA256", "TLSv1.2" to "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+
     @JvmStatic
     fun main(args: Array<String>) {
         val port = args[0].toInt()
         val warmupMillis = args.getOrNull(1)?.toLong() ?: 0L
+        val keyStore = args.getOrNull(2)?.let(::File)
+        val tlsPorts = args.drop(3).map { it.toInt() }
         val boss = MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory())
         val workers = MultiThreadIoEventLoopGroup(NioIoHandler.newFactory())
-        val bootstrap =
-            ServerBootstrap()
-                .group(boss, workers)
-                .channel(NioServerSocketChannel::class.java)
-                .option(ChannelOption.SO_BACKLOG, 4096)
-                .option(ChannelOption.SO_REUSEADDR, true)
-                .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(Initializer)
+        fun bootstrap(ssl: SslContext?) = ServerBootstrap()
+            .group(boss, workers)
+            .channel(NioServerSocketChannel::class.java)
+            .option(ChannelOption.SO_BACKLOG, 4096)
+            .option(ChannelOption.SO_REUSEADDR, true)
+            .childOption(ChannelOption.TCP_NODELAY, true)
+            .childHandler(Initializer(ssl))
+        // (bootstrap, port to bind, scheme) for ws and, with a keystore, each TLS protocol.
+        val endpoints =
+            listOf(Triple(bootstrap(null), port, "ws")) +
+                if (keyStore == null) {
+                    emptyList()
+                } else {
+                    TlsCert.PROTOCOLS.zip(tlsPorts).map { (protocol, p) ->
+                        Triple(bootstrap(sslContext(keyStore, protocol)), p, "wss")
+                    }
+                }
         if (warmupMillis > 0) {
-            val scratch = bootstrap.bind("127.0.0.1", 0).sync().channel()
-            warmUp((scratch.localAddress() as InetSocketAddress).port, warmupMillis)
-            scratch.close().sync()
+            val scratch = endpoints.map { (b, _, scheme) -> scheme to b.bind("127.0.0.1", 0).sync().channel() }
+            val uris =
+                scratch.map { (scheme, ch) ->
+                    URI("$scheme://127.0.0.1:${(ch.localAddress() as InetSocketAddress).port}$PATH")
+                }
+            warmUp(uris, keyStore, warmupMillis)
+            scratch.forEach { it.second.close().sync() }
         }
-        val channel: Channel = bootstrap.bind("127.0.0.1", port).sync().channel()
+        val channels: List<Channel> = endpoints.map { (b, p, _) -> b.bind("127.0.0.1", p).sync().channel() }
         println("LISTENING $port ${epochMicros()}")
         System.out.flush()
-        channel.closeFuture().sync()
+        channels.forEach { it.closeFuture().sync() }
     }
 
-    private object Initializer : ChannelInitializer<SocketChannel>() {
+    private fun sslContext(keyStore: File, protocol: String): SslContext {
+        val keys = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm()).apply {
+            init(TlsCert.keyStore(keyStore), TlsCert.PASSWORD.toCharArray())
+        }
+        return SslContextBuilder
+            .forServer(keys)
+            .sslProvider(SslProvider.JDK)
+            .protocols(protocol)
+            .ciphers(listOf(CIPHERS.getValue(protocol)))
+            .build()
+    }
+
+    private class Initializer(
+        private val ssl: SslContext?,
+    ) : ChannelInitializer<SocketChannel>() {
         private val config =
             WebSocketServerProtocolConfig
                 .newBuilder()
@@ -74,6 +118,7 @@ object EchoServer {
                 .build()
 
         override fun initChannel(ch: SocketChannel) {
+            if (ssl != null) ch.pipeline().addLast(ssl.newHandler(ch.alloc()))
             ch
                 .pipeline()
                 .addLast(HttpServerCodec())
@@ -105,9 +150,13 @@ object EchoServer {
     }
 
     /** Handshakes and echoes against ourselves until [millis] have passed, so the JIT has seen the hot paths. */
-    private fun warmUp(port: Int, millis: Long) {
-        val http = HttpClient.newHttpClient()
-        val uri = URI("ws://127.0.0.1:$port$PATH")
+    private fun warmUp(uris: List<URI>, keyStore: File?, millis: Long) {
+        val http =
+            if (keyStore == null) {
+                HttpClient.newHttpClient()
+            } else {
+                HttpClient.newBuilder().sslContext(BenchTls.trusting(keyStore).sslContext).build()
+            }
         val text = "w".repeat(64)
         val binary = ByteBuffer.allocate(16 * 1024)
         val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis)
@@ -127,11 +176,13 @@ object EchoServer {
                         return null
                     }
                 }
-            val ws = http.newWebSocketBuilder().buildAsync(uri, listener).get(5, TimeUnit.SECONDS)
-            repeat(100) { ws.sendText(text, true).get(5, TimeUnit.SECONDS) }
-            repeat(10) { ws.sendBinary(binary.duplicate(), true).get(5, TimeUnit.SECONDS) }
-            repeat(110) { checkNotNull(echoes.poll(5, TimeUnit.SECONDS)) { "warm-up echo missing" } }
-            ws.sendClose(WebSocket.NORMAL_CLOSURE, "").get(5, TimeUnit.SECONDS)
+            for (uri in uris) {
+                val ws = http.newWebSocketBuilder().buildAsync(uri, listener).get(5, TimeUnit.SECONDS)
+                repeat(100) { ws.sendText(text, true).get(5, TimeUnit.SECONDS) }
+                repeat(10) { ws.sendBinary(binary.duplicate(), true).get(5, TimeUnit.SECONDS) }
+                repeat(110) { checkNotNull(echoes.poll(5, TimeUnit.SECONDS)) { "warm-up echo missing" } }
+                ws.sendClose(WebSocket.NORMAL_CLOSURE, "").get(5, TimeUnit.SECONDS)
+            }
         } while (System.nanoTime() < deadline)
     }
 }

@@ -50,6 +50,8 @@ class Params(
 ) {
     fun string(key: String): String = values[key] ?: error("missing parameter '$key'")
 
+    fun stringOrNull(key: String): String? = values[key]
+
     fun long(key: String): Long = values[key]?.toLong() ?: error("missing parameter '$key'")
 
     fun int(key: String): Int = long(key).toInt()

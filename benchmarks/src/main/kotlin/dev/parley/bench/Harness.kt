@@ -23,7 +23,8 @@ data class RunResult(
  * ```
  * Harness [--smoke] [--out DIR] [--rounds N] [--clients id,id] [--workloads key,key]
  * ```
- * Writes DIR/results.json, DIR/results.md and DIR/chart.png; each process's output goes to DIR/logs/.
+ * A workload key also selects its variants (`wss-rtt`: wss-rtt-tls13 and wss-rtt-tls12). Writes DIR/results.json,
+ * DIR/results.md and DIR/chart.png; each process's output goes to DIR/logs/, the wss certificate to DIR/tls/.
  */
 object Harness {
     private val json = ObjectMapper()
@@ -37,7 +38,8 @@ object Harness {
             exitProcess(0)
         }
         val results = run(options)
-        val failed = results.runs.count { !it.ok }
+        // A wss connection a client cannot open (an unsupported TLS version) is a result: "n/a (reason)".
+        val failed = results.runs.count { !it.ok && it.metrics["unsupported"] != true }
         // A smoke run exists to catch rot: any failure fails it. In a full run, a failure is a result (reported).
         exitProcess(if (options.plan.mode == "smoke" && failed > 0) 1 else 0)
     }
@@ -105,7 +107,9 @@ object Harness {
         val machine = Machine.describe()
         log("Parley benchmarks, ${plan.mode} mode: ${plan.rounds} round(s), clients ${clients.joinToString { it.id }}")
         log("machine: $machine")
-        val server = ServerControl(launcher, Launcher.freePort())
+        // The wss workloads need the echo server's certificate, generated for this run (see TlsCert).
+        val keyStore = if (options.workloads.any { it.tls != null }) TlsCert.generate(File(out, "tls")) else null
+        val server = ServerControl(launcher, Launcher.freePort(), keyStore)
         val runs = mutableListOf<RunResult>()
         try {
             for (round in 1..plan.rounds) {
@@ -113,7 +117,7 @@ object Harness {
                 server.kill()
                 server.start(plan.serverWarmupMillis)
                 for (spec in options.workloads.filter { it.rounds == null || round <= it.rounds }) {
-                    for (client in clients.filter { spec.clients == null || it.id in spec.clients }) {
+                    for (client in runners(spec, clients)) {
                         val result = runOne(launcher, server, plan, spec, client, round)
                         runs += result
                         log(describe(result))
@@ -148,12 +152,19 @@ object Harness {
         round: Int,
     ): RunResult {
         val started = System.nanoTime()
+        val url =
+            if (spec.tls == null) {
+                "ws://127.0.0.1:${server.port}/echo"
+            } else {
+                "wss://127.0.0.1:${server.tlsPorts.getValue(spec.tls)}/echo"
+            }
+        val trust = if (spec.tls == null) emptyList() else listOf("trustStore=${server.keyStore!!.path}")
         val args =
             listOf(
                 "client=${client.id}",
                 "workload=${spec.workload}",
-                "url=ws://127.0.0.1:${server.port}/echo",
-            ) + spec.params.map { (k, v) -> "$k=$v" }
+                "url=$url",
+            ) + spec.params.map { (k, v) -> "$k=$v" } + trust
         val logName = "round-$round/${spec.key}-${client.id}"
         val child = launcher.start(plan.clientJvm, ClientMain::class.java.name, args, logName)
         fun seconds() = (System.nanoTime() - started) / 1e9
@@ -179,6 +190,11 @@ object Harness {
         }
     }
 
+    /** The clients that run [spec]: those it is limited to, and those limited to workloads that include it. */
+    fun runners(spec: WorkloadSpec, clients: List<ClientKind>): List<ClientKind> = clients.filter {
+        (spec.clients == null || it.id in spec.clients) && (it.only == null || spec.workload in it.only)
+    }
+
     /** Kills and restarts the server [Plan.reconnectCycles] times, telling the client when the new one listens. */
     private fun driveReconnects(child: ChildProcess, server: ServerControl, plan: Plan) {
         checkNotNull(child.awaitLine("READY", 30_000)) { "client never connected" }
@@ -197,14 +213,16 @@ object Harness {
         val m = r.metrics
         val what =
             when {
+                m["unsupported"] == true -> "n/a (${r.error})"
+
                 // An incomplete idle run still has figures; any other failure has none.
                 !r.ok && (!r.key.startsWith("idle") || m["connections"] == null) -> "FAILED: ${r.error}"
 
-                r.key == "text" -> "%,.0f msgs/s".format(m["msgsPerSec"])
+                r.key.contains("text") -> "%,.0f msgs/s".format(m["msgsPerSec"])
 
-                r.key == "binary" -> "%.1f MB/s".format(m["mbPerSec"])
+                r.key.contains("binary") -> "%.1f MB/s".format(m["mbPerSec"])
 
-                r.key == "rtt" ->
+                r.key.contains("rtt") ->
                     "p50 %.1f µs, p99 %.1f µs, p99.9 %.1f µs".format(m["p50Us"], m["p99Us"], m["p999Us"])
 
                 r.key == "connect" -> "p50 %.2f ms, p99 %.2f ms".format(m["p50Ms"], m["p99Ms"])
@@ -221,7 +239,7 @@ object Harness {
 
                 else -> m.toString()
             }
-        return "[round %d] %-10s %-15s %s (%.1f s)".format(r.round, r.key, r.client, what, r.seconds)
+        return "[round %d] %-16s %-21s %s (%.1f s)".format(r.round, r.key, r.client, what, r.seconds)
     }
 
     private fun log(line: String) {
@@ -261,11 +279,13 @@ data class Options(
             }
             if (rounds != null) plan = plan.copy(rounds = rounds)
             val clients = clientIds?.map { Clients.byId(it) } ?: Clients.all
+            // A key also selects its variants: `wss-rtt` is wss-rtt-tls13 and wss-rtt-tls12, `idle` every idle-N.
             val workloads =
-                keys?.map { k ->
-                    plan.workloads.firstOrNull { it.key == k }
-                        ?: error("unknown workload '$k'; known: ${plan.workloads.joinToString { it.key }}")
-                } ?: plan.workloads
+                keys?.flatMap { k ->
+                    plan.workloads
+                        .filter { it.key == k || it.key.startsWith("$k-") }
+                        .ifEmpty { error("unknown workload '$k'; known: ${plan.workloads.joinToString { it.key }}") }
+                }?.distinct() ?: plan.workloads
             return Options(plan, out, clients, workloads, reportFrom)
         }
     }

@@ -3,7 +3,7 @@ package dev.parley.bench
 /**
  * One workload as the harness runs it: [key] names it in results, [workload] is what the client process runs,
  * [params] its parameters. [rounds] caps how many rounds include it (null: every round). Only clients in [clients]
- * run it (null: all).
+ * run it (null: all). With [tls] (a protocol of [TlsCert.PROTOCOLS]) it runs over wss on that protocol's port.
  */
 data class WorkloadSpec(
     val key: String,
@@ -12,9 +12,10 @@ data class WorkloadSpec(
     val timeoutSeconds: Long,
     val rounds: Int? = null,
     val clients: Set<String>? = null,
+    val tls: String? = null,
 )
 
-/** How much to run: a tiny smoke plan for CI, and the full plan (about 15 minutes on 2 cores). */
+/** How much to run: a tiny smoke plan for CI, and the full plan (about 40 minutes on 2 cores). */
 data class Plan(
     val mode: String,
     val rounds: Int,
@@ -45,7 +46,10 @@ data class Plan(
                 connect(warmupCount = 2, count = 20, timeout = 60),
                 idle(connections = 50, settleMs = 100, timeout = 60),
                 reconnect(timeout = 60),
-            ),
+                text(200, 2_000, FOREVER, FOREVER, timeout = 60).callbackDriven(),
+                binary(20, 200, FOREVER, FOREVER, timeout = 60).callbackDriven(),
+                rtt(20, 200, FOREVER, FOREVER, timeout = 60).callbackDriven(),
+            ) + wss { rtt(20, 200, FOREVER, FOREVER, timeout = 60) } + wss { binary(20, 200, FOREVER, FOREVER, 60) },
             serverWarmupMillis = 300,
             restartWarmupMillis = 100,
             reconnectCycles = 1,
@@ -56,7 +60,8 @@ data class Plan(
 
         fun full() = Plan(
             mode = "full",
-            // About 13 minutes on 2 cores: a round takes about 3 minutes, and 10,000 idle connections (once) 1.5.
+            // About 13 minutes on 2 cores without the cb-* and wss-* workloads (a round takes about 3 minutes, and
+            // 10,000 idle connections, once, 1.5); those add roughly 7 minutes a round (estimated, not yet measured).
             rounds = 4,
             workloads =
             listOf(
@@ -70,7 +75,13 @@ data class Plan(
                 idle(connections = 1_000, settleMs = 1_000, timeout = 180),
                 idle(connections = 10_000, settleMs = 1_000, timeout = 300, rounds = 1),
                 reconnect(timeout = 300),
-            ),
+                // The callback-driven and wss runs: the same counts and warm-ups as their driver-thread twins.
+                text(FOREVER, FOREVER, warmupMs = 4_000, durationMs = 2_500, timeout = 120).callbackDriven(),
+                binary(FOREVER, FOREVER, warmupMs = 3_000, durationMs = 2_500, timeout = 120).callbackDriven(),
+                rtt(30_000, 10_000, warmupMs = 3_000, durationMs = 5_000, timeout = 120).callbackDriven(),
+            ) +
+                wss { rtt(30_000, 10_000, warmupMs = 3_000, durationMs = 5_000, timeout = 120) } +
+                wss { binary(FOREVER, FOREVER, warmupMs = 3_000, durationMs = 2_500, timeout = 120) },
             serverWarmupMillis = 3_000,
             restartWarmupMillis = 300,
             reconnectCycles = 4,
@@ -78,6 +89,16 @@ data class Plan(
             // A fixed collector, so that no client gets another one by machine ergonomics.
             clientJvm = listOf("-Xmx3g", "-XX:+UseG1GC"),
         )
+
+        /** `cb-<key>`: the same workload with every send made from the receive callback ([CallbackEchoes]). */
+        private fun WorkloadSpec.callbackDriven() = copy(key = "cb-$key", workload = "cb-$workload")
+
+        /** `wss-<key>-tls13` and `wss-<key>-tls12`: the same workload over wss, once per TLS protocol. */
+        private fun wss(spec: () -> WorkloadSpec): List<WorkloadSpec> = TlsCert.PROTOCOLS.map { protocol ->
+            val base = spec()
+            val suffix = protocol.removePrefix("TLSv").replace(".", "")
+            base.copy(key = "wss-${base.key}-tls$suffix", tls = protocol, params = base.params + ("tls" to protocol))
+        }
 
         private fun text(warmupCount: Long, count: Long, warmupMs: Long, durationMs: Long, timeout: Long) =
             WorkloadSpec(

@@ -137,11 +137,16 @@ class Snapshot private constructor(
     }
 }
 
-/** The echo server's process, restartable on the same port. */
+/** The echo server's process, restartable on the same ports; with [keyStore], also on one TLS port per protocol. */
 class ServerControl(
     private val launcher: Launcher,
     val port: Int,
+    val keyStore: File? = null,
 ) {
+    /** The wss port of each protocol in [TlsCert.PROTOCOLS] (empty without a keystore). */
+    val tlsPorts: Map<String, Int> =
+        if (keyStore == null) emptyMap() else TlsCert.PROTOCOLS.associateWith { Launcher.freePort() }
+
     private var child: ChildProcess? = null
     private var starts = 0
 
@@ -152,7 +157,8 @@ class ServerControl(
             launcher.start(
                 listOf("-Xmx2g", "-XX:+UseG1GC"),
                 EchoServer::class.java.name,
-                listOf(port.toString(), warmupMillis.toString()),
+                listOf(port.toString(), warmupMillis.toString()) +
+                    listOfNotNull(keyStore?.path) + tlsPorts.values.map { it.toString() },
                 "server-${++starts}",
             )
         child = server

@@ -25,6 +25,9 @@ class Workloads(
         "text" -> pipelined(binary = false)
         "binary" -> pipelined(binary = true)
         "rtt" -> roundTrips()
+        "cb-text" -> callbackPipelined(binary = false)
+        "cb-binary" -> callbackPipelined(binary = true)
+        "cb-rtt" -> callbackRoundTrips()
         "connect" -> connects()
         "idle" -> idle()
         "reconnect" -> reconnect()
@@ -72,6 +75,45 @@ class Workloads(
         val histogram = Histogram(TimeUnit.SECONDS.toNanos(30), 3)
         echoes.roundTrips(conn, text, p.long("warmupCount"), p.long("warmupMs"), null)
         val count = echoes.roundTrips(conn, text, p.long("count"), p.long("durationMs"), histogram)
+        echoes.check()
+        fun us(q: Double) = histogram.getValueAtPercentile(q) / 1e3
+        return mapOf(
+            "roundTrips" to count,
+            "p50Us" to us(50.0),
+            "p99Us" to us(99.0),
+            "p999Us" to us(99.9),
+            "maxUs" to histogram.maxValue / 1e3,
+            "meanUs" to histogram.mean / 1e3,
+        )
+    }
+
+    /** As [pipelined], but each send is made from the library's receive callback (see [CallbackEchoes]). */
+    private fun callbackPipelined(binary: Boolean): Map<String, Any?> {
+        val size = p.int("size")
+        val echoes = CallbackEchoes(binary, size, p.int("window"))
+        val conn = respond(echoes)
+        echoes.run(conn, p.long("warmupCount"), p.long("warmupMs"), null)
+        val cpuBefore = processCpuNanos()
+        val (sent, nanos) = echoes.run(conn, p.long("count"), p.long("durationMs"), null)
+        val cpuNanos = processCpuNanos() - cpuBefore
+        echoes.check()
+        val seconds = nanos / 1e9
+        return mapOf(
+            "messages" to sent,
+            "seconds" to seconds,
+            "msgsPerSec" to sent / seconds,
+            "mbPerSec" to sent * size / seconds / 1e6,
+            "cpuUsPerMsg" to cpuNanos / 1e3 / sent,
+        )
+    }
+
+    /** As [roundTrips], but each next message is sent from the callback that received the previous echo. */
+    private fun callbackRoundTrips(): Map<String, Any?> {
+        val echoes = CallbackEchoes(false, p.int("size"), 1)
+        val conn = respond(echoes)
+        val histogram = Histogram(TimeUnit.SECONDS.toNanos(30), 3)
+        echoes.run(conn, p.long("warmupCount"), p.long("warmupMs"), null)
+        val (count, _) = echoes.run(conn, p.long("count"), p.long("durationMs"), histogram)
         echoes.check()
         fun us(q: Double) = histogram.getValueAtPercentile(q) / 1e3
         return mapOf(
@@ -227,7 +269,26 @@ class Workloads(
         )
     }
 
-    private fun open(inbound: Inbound): Conn = client.connect(uri, inbound).get(30, TimeUnit.SECONDS)
+    private fun open(inbound: Inbound): Conn = opened { client.connect(uri, inbound) }
+
+    private fun respond(responder: Responder): Conn = opened { client.respond(uri, responder) }
+
+    /**
+     * Waits for a connection to open. Over wss, a client that cannot open one (a TLS version or cipher suite it does
+     * not support) is a result, not a crash: [ConnectUnsupported] becomes "n/a (reason)" in the report.
+     */
+    private fun opened(connect: () -> java.util.concurrent.CompletableFuture<Conn>): Conn = try {
+        connect().get(30, TimeUnit.SECONDS)
+    } catch (e: Exception) {
+        if (uri.scheme != "wss") throw e
+        val root = generateSequence(e as Throwable) { it.cause }.last()
+        throw ConnectUnsupported("${root.javaClass.simpleName}: ${root.message}".take(120), e)
+    }
+
+    companion object {
+        /** The workloads whose sends come from the receive callback (the ones the trySend variant runs). */
+        val CALLBACK_DRIVEN = setOf("cb-text", "cb-binary", "cb-rtt")
+    }
 
     private fun awaitCount(counter: AtomicLong, target: Long) {
         val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
@@ -237,6 +298,12 @@ class Workloads(
         }
     }
 }
+
+/** A wss connection that could not be opened with this client: reported as "n/a ([message])". */
+class ConnectUnsupported(
+    message: String,
+    cause: Throwable,
+) : Exception(message, cause)
 
 /** CPU time used by this whole process so far, in nanoseconds. */
 internal fun processCpuNanos(): Long =

@@ -1,8 +1,11 @@
 package dev.parley.bench.clients
 
 import dev.parley.bench.BenchClient
+import dev.parley.bench.BenchTls
 import dev.parley.bench.Conn
 import dev.parley.bench.Inbound
+import dev.parley.bench.Reply
+import dev.parley.bench.Responder
 import io.ktor.client.HttpClient
 import io.ktor.client.engine.cio.CIO
 import io.ktor.client.engine.cio.endpoint
@@ -26,19 +29,23 @@ import java.util.concurrent.CompletableFuture
  * Ktor's CIO engine used directly, the engine Parley runs on: one shared HttpClient, a DefaultClientWebSocketSession
  * per connection, and a coroutine per connection reading its incoming channel. This is the baseline of every ratio.
  */
-class KtorClient : BenchClient {
+class KtorClient(
+    tls: BenchTls?,
+) : BenchClient {
     private val http =
         HttpClient(CIO) {
             engine {
                 // Each open WebSocket holds one of CIO's connection permits (defaults: 1,000, and 100 per route).
                 maxConnectionsCount = MAX_CONNECTIONS
                 endpoint { maxConnectionsPerRoute = MAX_CONNECTIONS }
+                if (tls != null) https { trustManager = tls.trustManager }
             }
             install(WebSockets)
         }
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
 
-    override val notes = "Ktor defaults, except maxConnectionsCount = maxConnectionsPerRoute = $MAX_CONNECTIONS"
+    override val notes = "Ktor defaults, except maxConnectionsCount = maxConnectionsPerRoute = $MAX_CONNECTIONS" +
+        "; callback-driven replies: outgoing.send from the loop reading incoming"
 
     override fun connect(uri: URI, inbound: Inbound): CompletableFuture<Conn> = scope.future {
         val session = http.webSocketSession(uri.toString())
@@ -54,10 +61,41 @@ class KtorClient : BenchClient {
         KtorConn(session)
     }
 
+    override fun respond(uri: URI, responder: Responder): CompletableFuture<Conn> = scope.future {
+        val session = http.webSocketSession(uri.toString())
+        scope.launch {
+            // Ktor's idiom for answering: the coroutine that reads incoming sends the answer before it reads on.
+            val reply = Replies()
+            for (frame in session.incoming) {
+                when (frame) {
+                    is Frame.Text -> responder.onMessage(false, frame.readText().length, reply)
+                    is Frame.Binary -> responder.onMessage(true, frame.data.size, reply)
+                    else -> Unit
+                }
+                for (answer in reply.frames) session.outgoing.send(answer)
+                reply.frames.clear()
+            }
+        }
+        KtorConn(session)
+    }
+
     override fun close() = http.close()
 
     private companion object {
         const val MAX_CONNECTIONS = 20_000
+    }
+}
+
+/** What a responder sent inside one call, for the incoming loop to send when the call returns. */
+private class Replies : Reply {
+    val frames = ArrayList<Frame>(2)
+
+    override fun sendText(text: String) {
+        frames += Frame.Text(text)
+    }
+
+    override fun sendBinary(bytes: ByteArray) {
+        frames += Frame.Binary(true, bytes)
     }
 }
 

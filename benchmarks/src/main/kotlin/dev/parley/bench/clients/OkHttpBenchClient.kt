@@ -1,8 +1,10 @@
 package dev.parley.bench.clients
 
 import dev.parley.bench.BenchClient
+import dev.parley.bench.BenchTls
 import dev.parley.bench.Conn
 import dev.parley.bench.Inbound
+import dev.parley.bench.Responder
 import okhttp3.Dispatcher
 import okhttp3.OkHttpClient
 import okhttp3.Request
@@ -17,7 +19,9 @@ import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
 
 /** OkHttp 5: one shared OkHttpClient, a WebSocketListener per connection. */
-class OkHttpBenchClient : BenchClient {
+class OkHttpBenchClient(
+    tls: BenchTls?,
+) : BenchClient {
     private val http =
         OkHttpClient
             .Builder()
@@ -28,22 +32,41 @@ class OkHttpBenchClient : BenchClient {
                     maxRequests = MAX_CALLS
                     maxRequestsPerHost = MAX_CALLS
                 },
-            ).build()
+            ).apply { if (tls != null) sslSocketFactory(tls.sslContext.socketFactory, tls.trustManager) }
+            .build()
 
-    override val notes = "OkHttp defaults, except Dispatcher maxRequests = maxRequestsPerHost = $MAX_CALLS"
+    override val notes = "OkHttp defaults, except Dispatcher maxRequests = maxRequestsPerHost = $MAX_CALLS" +
+        "; callback-driven replies: webSocket.send inside onMessage"
 
-    override fun connect(uri: URI, inbound: Inbound): CompletableFuture<Conn> {
+    override fun connect(uri: URI, inbound: Inbound): CompletableFuture<Conn> =
+        open(uri, { _, text -> inbound.onMessage(false, text.length) }, { _, b -> inbound.onMessage(true, b.size) })
+
+    // The reply is the connection itself: webSocket.send from inside onMessage, OkHttp's way to answer.
+    override fun respond(uri: URI, responder: Responder): CompletableFuture<Conn> = open(
+        uri,
+        { conn, text -> responder.onMessage(false, text.length, conn) },
+        { conn, bytes -> responder.onMessage(true, bytes.size, conn) },
+    )
+
+    private fun open(
+        uri: URI,
+        onText: (Conn, String) -> Unit,
+        onBytes: (Conn, ByteString) -> Unit,
+    ): CompletableFuture<Conn> {
         val opened = CompletableFuture<Conn>()
         val closed = CountDownLatch(1)
         val listener =
             object : WebSocketListener() {
+                // Set in onOpen, which OkHttp calls on the reader thread before it reads the first message.
+                private var conn: OkConn? = null
+
                 override fun onOpen(webSocket: WebSocket, response: Response) {
-                    opened.complete(OkConn(webSocket, closed))
+                    conn = OkConn(webSocket, closed).also { opened.complete(it) }
                 }
 
-                override fun onMessage(webSocket: WebSocket, text: String) = inbound.onMessage(false, text.length)
+                override fun onMessage(webSocket: WebSocket, text: String) = onText(conn!!, text)
 
-                override fun onMessage(webSocket: WebSocket, bytes: ByteString) = inbound.onMessage(true, bytes.size)
+                override fun onMessage(webSocket: WebSocket, bytes: ByteString) = onBytes(conn!!, bytes)
 
                 override fun onClosing(webSocket: WebSocket, code: Int, reason: String) {
                     webSocket.close(code, null)

@@ -9,10 +9,14 @@ import dev.parley.ParleyClient
 import dev.parley.ParleyHandler
 import dev.parley.SendQueueFullException
 import dev.parley.SendResult
+import dev.parley.TlsSettings
 import dev.parley.bench.BenchClient
+import dev.parley.bench.BenchTls
 import dev.parley.bench.Conn
 import dev.parley.bench.Inbound
 import dev.parley.bench.ReconnectingClient
+import dev.parley.bench.Reply
+import dev.parley.bench.Responder
 import dev.parley.parleyOptions
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
@@ -23,23 +27,43 @@ import java.net.URI
 import java.util.concurrent.CompletableFuture
 import kotlin.time.Duration.Companion.milliseconds
 
-/** Parley through its Kotlin API: one standalone client per connection, default options. */
-class ParleyKotlinClient : BenchClient, ReconnectingClient {
+/**
+ * Parley through its Kotlin API: one standalone client per connection, default options. In the callback-driven
+ * workloads the handler answers each echo with [HandlerAction.Push] returned from onFrame, or, with
+ * [replyWithTrySend], with `client.trySend` called inside onFrame.
+ */
+class ParleyKotlinClient(
+    private val benchTls: BenchTls?,
+    private val replyWithTrySend: Boolean,
+) : BenchClient, ReconnectingClient {
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
 
-    override val notes = "Parley defaults; sends use trySend (suspending send only when the queue is full)"
+    override val notes =
+        "Parley defaults; sends use trySend (suspending send only when the queue is full); callback-driven " +
+            (if (replyWithTrySend) "replies: client.trySend inside onFrame" else "replies: HandlerAction.Push") +
+            if (benchTls != null) "; wss: TlsSettings(trustManager)" else ""
 
-    override fun connect(uri: URI, inbound: Inbound): CompletableFuture<Conn> {
-        val client = Parley.start(InboundHandler(inbound), Unit, parleyOptions { url = uri.toString() })
-        return scope.future {
-            try {
-                client.connect()
-            } catch (e: Exception) {
-                client.stop()
-                throw e
-            }
-            ParleyConn(client)
+    private fun options(uri: URI) = parleyOptions {
+        url = uri.toString()
+        benchTls?.let { tls = TlsSettings(trustManager = it.trustManager) }
+    }
+
+    override fun connect(uri: URI, inbound: Inbound): CompletableFuture<Conn> =
+        opened(Parley.start(InboundHandler(inbound), Unit, options(uri)))
+
+    override fun respond(uri: URI, responder: Responder): CompletableFuture<Conn> {
+        val handler = RespondingHandler(responder, replyWithTrySend)
+        return opened(Parley.start(handler, Unit, options(uri)).also { handler.client = it })
+    }
+
+    private fun opened(client: ParleyClient): CompletableFuture<Conn> = scope.future {
+        try {
+            client.connect()
+        } catch (e: Exception) {
+            client.stop()
+            throw e
         }
+        ParleyConn(client)
     }
 
     override fun startReconnecting(
@@ -83,6 +107,47 @@ private class InboundHandler(
             else -> Unit
         }
         return HandlerAction.Ok(state)
+    }
+}
+
+/** Answers from inside onFrame: frames collected for a [HandlerAction.Push], or handed to trySend at once. */
+private class RespondingHandler(
+    private val responder: Responder,
+    private val trySend: Boolean,
+) : ParleyHandler<Unit>,
+    Reply {
+    /** Set right after start; the first frame cannot arrive before connect, which comes later. */
+    @Volatile
+    lateinit var client: ParleyClient
+
+    /** Callbacks never overlap, so one list serves every call (cleared before the action is returned). */
+    private val pushes = ArrayList<Frame>(2)
+
+    override suspend fun onFrame(frame: Frame, state: Unit): HandlerAction<Unit> {
+        when (frame) {
+            is Frame.Text -> responder.onMessage(false, frame.text.length, this)
+            is Frame.Binary -> responder.onMessage(true, frame.bytes.size, this)
+            else -> return HandlerAction.Ok(state)
+        }
+        return when (pushes.size) {
+            0 -> HandlerAction.Ok(state)
+            1 -> HandlerAction.Push(pushes[0], state).also { pushes.clear() }
+            else -> HandlerAction.Push(pushes.toList(), state).also { pushes.clear() }
+        }
+    }
+
+    override fun sendText(text: String) = reply(Frame.Text(text))
+
+    override fun sendBinary(bytes: ByteArray) = reply(Frame.Binary(bytes))
+
+    private fun reply(frame: Frame) {
+        if (!trySend) {
+            pushes += frame
+            return
+        }
+        // Inside a callback a full queue cannot be waited for (the writer needs this thread): fail the run instead.
+        val result = client.trySend(frame)
+        if (result is SendResult.Rejected) throw result.cause
     }
 }
 
