@@ -14,6 +14,8 @@ import kotlinx.coroutines.channels.ReceiveChannel
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.selects.select
 import java.util.concurrent.atomic.AtomicBoolean
+import kotlin.coroutines.CoroutineContext
+import kotlin.coroutines.EmptyCoroutineContext
 
 /**
  * A frame on its way out. [written] is completed by whoever settles it first: the writer once the frame is flushed, or
@@ -113,7 +115,8 @@ internal class FrameWriter(
         userGate.complete(Unit)
     }
 
-    fun start(scope: CoroutineScope): Job = scope.launch { run(this) }
+    fun start(scope: CoroutineScope, context: CoroutineContext = EmptyCoroutineContext): Job =
+        scope.launch(context) { run(this) }
 
     private suspend fun run(scope: CoroutineScope) {
         try {

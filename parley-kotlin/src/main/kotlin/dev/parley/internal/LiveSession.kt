@@ -3,6 +3,7 @@ package dev.parley.internal
 import dev.parley.CloseCodes
 import dev.parley.DisconnectReason
 import dev.parley.ParleyOptions
+import dev.parley.internal.transport.NonBlockingSession
 import dev.parley.internal.transport.WriteTimeoutException
 import dev.parley.transport.Opcode
 import dev.parley.transport.TransportProtocolException
@@ -10,6 +11,7 @@ import dev.parley.transport.TransportSession
 import dev.parley.transport.WireFrame
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.channels.ReceiveChannel
@@ -19,6 +21,7 @@ import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeoutOrNull
 import java.io.EOFException
 import kotlin.coroutines.CoroutineContext
+import kotlin.coroutines.EmptyCoroutineContext
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
 
@@ -52,6 +55,16 @@ internal class LiveSession(
     // bookkeeping on every resumption would tax the per-frame path for nothing.
     private val scope = CoroutineScope(loopContext.minusKey(Job).minusKey(LoopMarker) + job)
 
+    /**
+     * Where the reader and writer run. On Parley's own transport, unconfined: the reader goes on in the selector's
+     * thread that found data, and the writer in the thread that queued a frame for it (the loop's, or a sender's)
+     * or that found the socket writable again. Every read and write there is non-blocking, and neither calls user
+     * code, so this costs nothing but saves a thread hand-off each way: a message answered from a callback crosses
+     * threads once (to the loop) instead of three times. Other transports (Ktor's session) keep the loop's dispatcher.
+     */
+    private val ioContext: CoroutineContext =
+        if (transport is NonBlockingSession) Dispatchers.Unconfined else EmptyCoroutineContext
+
     /** Pongs, pushes, pings and close frames: written ahead of user frames. */
     private val control = Channel<Outbound>(options.sendQueueCapacity)
     val writer =
@@ -66,8 +79,8 @@ internal class LiveSession(
 
     fun start() {
         Liveness.sessions.incrementAndGet()
-        writer.start(scope)
-        reader = scope.launch { readFrames() }
+        writer.start(scope, ioContext)
+        reader = scope.launch(ioContext) { readFrames() }
         heartbeat?.let { scheduleHeartbeat(it.start()) }
     }
 
