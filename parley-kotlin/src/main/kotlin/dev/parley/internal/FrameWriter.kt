@@ -14,8 +14,6 @@ import kotlinx.coroutines.channels.ReceiveChannel
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.selects.select
 import java.util.concurrent.atomic.AtomicBoolean
-import kotlin.coroutines.CoroutineContext
-import kotlin.coroutines.EmptyCoroutineContext
 
 /**
  * A frame on its way out. [written] is completed by whoever settles it first: the writer once the frame is flushed, or
@@ -125,8 +123,7 @@ internal class FrameWriter(
         userGate.complete(Unit)
     }
 
-    fun start(scope: CoroutineScope, context: CoroutineContext = EmptyCoroutineContext): Job =
-        scope.launch(context) { run(this) }
+    fun start(scope: CoroutineScope): Job = scope.launch { run(this) }
 
     private suspend fun run(scope: CoroutineScope) {
         try {

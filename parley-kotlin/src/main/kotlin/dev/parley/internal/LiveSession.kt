@@ -56,13 +56,14 @@ internal class LiveSession(
     private val scope = CoroutineScope(loopContext.minusKey(Job).minusKey(LoopMarker) + job)
 
     /**
-     * Where the reader and writer run. On Parley's own transport, unconfined: the reader goes on in the selector's
-     * thread that found data, and the writer in the thread that queued a frame for it (the loop's, or a sender's)
-     * or that found the socket writable again. Every read and write there is non-blocking, and neither calls user
-     * code, so this costs nothing but saves a thread hand-off each way: a message answered from a callback crosses
-     * threads once (to the loop) instead of three times. Other transports (Ktor's session) keep the loop's dispatcher.
+     * Where the reader runs. On Parley's own transport, unconfined: it goes on in the selector thread that saw data
+     * arrive, decodes there and hands the message to the loop, saving one thread hand-off per message. Its reads are
+     * non-blocking and it calls no user code, so the selector thread is never held for long. Measured (one round of
+     * the callback benchmarks each, BENCHMARKS.md): RTT p50 45.6 → 39.2 µs with the reader unconfined; making the writer
+     * unconfined too (it would then write in the thread that queued the frame) cut 64 B throughput from 504k to 124k
+     * messages/s, so the writer keeps the loop's dispatcher. Other transports (Ktor's session) keep it for both.
      */
-    private val ioContext: CoroutineContext =
+    private val readerContext: CoroutineContext =
         if (transport is NonBlockingSession) Dispatchers.Unconfined else EmptyCoroutineContext
 
     /** Pongs, pushes, pings and close frames: written ahead of user frames. */
@@ -79,8 +80,8 @@ internal class LiveSession(
 
     fun start() {
         Liveness.sessions.incrementAndGet()
-        writer.start(scope, ioContext)
-        reader = scope.launch(ioContext) { readFrames() }
+        writer.start(scope)
+        reader = scope.launch(readerContext) { readFrames() }
         heartbeat?.let { scheduleHeartbeat(it.start()) }
     }
 

@@ -263,7 +263,7 @@ internal class SocketTransport(
 
 /**
  * A session whose reads and writes never block a thread: they return at once or suspend until the selector reports
- * readiness. LiveSession runs such a session's reader and writer unconfined.
+ * readiness. LiveSession runs such a session's reader unconfined.
  */
 internal interface NonBlockingSession
 
