@@ -104,9 +104,19 @@ internal class FrameWriter(
     @Volatile
     var endReason: DisconnectReason? = null
 
-    /** Fails the frames of the batch being written now; should the write still succeed, that changes nothing. */
+    /**
+     * Set once the batch being written has been flushed to the socket, until its frames are settled: those frames
+     * were written, even if the writer has not yet said so.
+     */
+    @Volatile
+    private var batchFlushed = false
+
+    /**
+     * Fails the frames of the batch being written now; should the write still succeed, that changes nothing. A batch
+     * already flushed succeeds instead: the peer may have answered it already, which is what made the loop stop.
+     */
     fun failInFlight(cause: Throwable) {
-        batch.forEach { it.fail(cause) }
+        if (batchFlushed) batch.forEach { it.succeed() } else batch.forEach { it.fail(cause) }
     }
 
     fun openForUserFrames() {
@@ -129,8 +139,10 @@ internal class FrameWriter(
                     telemetry.sent(out.frame.payload.size)
                 }
                 session.flush()
+                batchFlushed = true
                 for (out in batch) out.succeed()
                 batch.clear()
+                batchFlushed = false
                 if (closeTaken) {
                     closeWritten.complete(Unit)
                     // Only this session's own control queue: user frames are the loop's to fail from here on, and a

@@ -67,6 +67,7 @@ private val DISCONNECT_REASONS = listOf(
     "message_too_big",
     "heartbeat_timeout",
     "transport_failed",
+    "write_timeout",
 )
 
 /** Runs [body] with a client connected to a fresh echo server, stopping the client and the server afterwards. */

@@ -61,6 +61,18 @@ class ReadmeToursTest {
             "README's JUnit 5 example differs from samples/src/test/java/.../testkit/PricesTest.java: change both");
     }
 
+    @Test
+    void theTlsAndProxyExamplesInReadmeAreTheCompiledOnes() throws IOException {
+        String readme = read(ROOT.resolve("README.md"));
+        String heading = "## TLS and proxies";
+        String kotlin = read(ROOT.resolve("samples/src/main/kotlin/dev/parley/samples/connecting/TlsAndProxies.kt"));
+        assertEquals(afterPackageLine(kotlin), codeBlockAfter(readme, heading, "```kotlin"),
+            "README's TLS and proxy example differs from samples/.../connecting/TlsAndProxies.kt: change both");
+        String java = read(ROOT.resolve("samples/src/main/java/dev/parley/samples/connecting/TlsAndProxies.java"));
+        assertEquals(afterPackageLine(java), codeBlockAfter(readme, heading, "```java"),
+            "README's TLS and proxy example differs from samples/.../connecting/TlsAndProxies.java: change both");
+    }
+
     private static String afterPackageLine(String source) {
         return source.substring(source.indexOf('\n', source.indexOf("package ")) + 2);
     }

@@ -196,7 +196,8 @@ internal class SocketTransport(
         override val responseHeaders: Map<String, List<String>>,
         maxFrameSize: Long,
         maskSeed: Long,
-    ) : TransportSession {
+    ) : TransportSession,
+        NonBlockingSession {
         override val subprotocol: String? = responseHeaders["sec-websocket-protocol"]?.singleOrNull()
         private val decoder = FrameDecoder(input, maxFrameSize)
         private val encoder = FrameEncoder(link, maskSeed)
@@ -259,6 +260,12 @@ internal class SocketTransport(
         }
     }
 }
+
+/**
+ * A session whose reads and writes never block a thread: they return at once or suspend until the selector reports
+ * readiness. LiveSession runs such a session's reader unconfined.
+ */
+internal interface NonBlockingSession
 
 /** Runs host name lookups, which block; independent of any client, so that an abandoned lookup can finish. */
 private val lookups = CoroutineScope(SupervisorJob() + Dispatchers.IO + CoroutineName("parley-dns"))
