@@ -82,7 +82,12 @@ class HarnessSmokeTest {
                     has("threads") { it >= 0 }
                 }
 
-                "reconnect" -> has("p50Ms") { it > 0 && it < 10_000 }
+                // Zero is sane: the kernel accepts a connection as soon as the new server listens, which can be
+                // before the harness's "UP" timestamp (a client that retries every few ms then beats it; seen: -1.6 ms).
+                "reconnect" -> {
+                    has("reconnects") { it >= 1 }
+                    has("p50Ms") { it >= 0 && it < 10_000 }
+                }
 
                 else -> error("unexpected workload ${run.key}")
             }
