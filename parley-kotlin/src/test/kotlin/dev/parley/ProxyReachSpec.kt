@@ -11,6 +11,8 @@ import io.kotest.matchers.collections.shouldNotContain
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.types.shouldBeInstanceOf
 import kotlinx.coroutines.withTimeout
+import java.net.Authenticator
+import java.net.PasswordAuthentication
 import kotlin.time.Duration.Companion.seconds
 
 /*
@@ -80,6 +82,26 @@ class ProxyReachSpec :
                 attempt(ws, ProxySettings.http(proxy.host, proxy.port, wrong))
                     .connectFailure()
                     .shouldBeInstanceOf<ProxyAuthRequiredException>()
+            }
+        }
+
+        test("the JVM's Authenticator answers a proxy's 407 through ProxyAuthenticator.jvm()") {
+            ProxyPeers.tinyproxy("alice", "secret").use { proxy ->
+                Authenticator.setDefault(
+                    object : Authenticator() {
+                        override fun getPasswordAuthentication(): PasswordAuthentication? =
+                            if (requestorType == RequestorType.PROXY) {
+                                PasswordAuthentication("alice", "secret".toCharArray())
+                            } else {
+                                null
+                            }
+                    },
+                )
+                try {
+                    attempt(ws, ProxySettings.http(proxy.host, proxy.port, ProxyAuthenticator.jvm())).shouldBeEcho()
+                } finally {
+                    Authenticator.setDefault(null)
+                }
             }
         }
 
