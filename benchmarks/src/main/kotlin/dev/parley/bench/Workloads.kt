@@ -1,6 +1,7 @@
 package dev.parley.bench
 
 import org.HdrHistogram.Histogram
+import java.io.File
 import java.lang.management.ManagementFactory
 import java.net.URI
 import java.util.concurrent.ConcurrentLinkedQueue
@@ -113,11 +114,19 @@ class Workloads(
         val conn = respond(echoes)
         val histogram = Histogram(TimeUnit.SECONDS.toNanos(30), 3)
         echoes.run(conn, p.long("warmupCount"), p.long("warmupMs"), null)
+        val switchesBefore = contextSwitches()
+        val cpuBefore = processCpuNanos()
         val (count, _) = echoes.run(conn, p.long("count"), p.long("durationMs"), histogram)
+        val cpuNanos = processCpuNanos() - cpuBefore
+        val switches = contextSwitches() - switchesBefore
         echoes.check()
         fun us(q: Double) = histogram.getValueAtPercentile(q) / 1e3
         return mapOf(
             "roundTrips" to count,
+            // Where a round trip's time goes besides the network: how often the client's threads were switched out
+            // (a hand-off between threads costs a switch, plus a wake-up) and the CPU it spent.
+            "contextSwitchesPerRoundTrip" to switches.toDouble() / count,
+            "cpuUsPerRoundTrip" to cpuNanos / 1e3 / count,
             "p50Us" to us(50.0),
             "p99Us" to us(99.0),
             "p999Us" to us(99.9),
@@ -304,6 +313,18 @@ class ConnectUnsupported(
     message: String,
     cause: Throwable,
 ) : Exception(message, cause)
+
+/**
+ * Context switches of every thread of this process so far, voluntary and not (Linux's /proc/self/task/<tid>/status);
+ * threads that ended meanwhile are not counted, which only matters for threads born and gone in the window.
+ */
+internal fun contextSwitches(): Long = File("/proc/self/task").listFiles().orEmpty().sumOf { task ->
+    runCatching {
+        File(task, "status").readLines().filter { it.contains("ctxt_switches:") }.sumOf {
+            it.substringAfter(':').trim().toLong()
+        }
+    }.getOrDefault(0L)
+}
 
 /** CPU time used by this whole process so far, in nanoseconds. */
 internal fun processCpuNanos(): Long =
