@@ -1,0 +1,66 @@
+// A scripted WebSocket server on npm's `ws` (a server nobody on this project wrote), for Parley's interop specs.
+// It listens on 127.0.0.1:$PORT and prints "listening <port>" once it accepts connections. What it does depends on
+// the request path; see NodeWsPeer.kt for the list. PMD=1 turns permessage-deflate on.
+const http = require('http');
+const { WebSocketServer } = require('ws');
+
+const port = Number(process.env.PORT || 0);
+const wss = new WebSocketServer({ noServer: true, perMessageDeflate: process.env.PMD === '1', maxPayload: 64 << 20 });
+const server = http.createServer((req, res) => {
+  res.writeHead(426, { 'Content-Type': 'text/plain' });
+  res.end('WebSocket only');
+});
+
+server.on('upgrade', (req, socket, head) => {
+  const url = new URL(req.url, 'http://peer');
+  const query = url.searchParams;
+  if (url.pathname === '/reject') {
+    const status = Number(query.get('status') || 403);
+    socket.end(`HTTP/1.1 ${status} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    return;
+  }
+  wss.handleUpgrade(req, socket, head, (ws) => {
+    const echo = (data, isBinary) => ws.send(data, { binary: isBinary });
+    switch (url.pathname) {
+      case '/echo':
+        ws.on('message', echo);
+        break;
+      case '/ping': {
+        // Pings every `every` ms with a payload, and echoes; the client's pongs are counted and reported on request.
+        let pongs = 0;
+        ws.on('pong', () => { pongs += 1; });
+        const timer = setInterval(() => ws.ping('peer-ping'), Number(query.get('every') || 200));
+        ws.on('message', (data, isBinary) => {
+          if (!isBinary && data.toString() === 'pongs?') ws.send(`pongs ${pongs}`);
+          else echo(data, isBinary);
+        });
+        ws.on('close', () => clearInterval(timer));
+        break;
+      }
+      case '/close':
+        ws.close(Number(query.get('code') || 1000), query.get('reason') || '');
+        break;
+      case '/destroy': {
+        // Echoes `after` messages, then drops TCP without a close frame.
+        let seen = 0;
+        ws.on('message', (data, isBinary) => {
+          echo(data, isBinary);
+          seen += 1;
+          if (seen >= Number(query.get('after') || 1)) setImmediate(() => ws._socket.destroy());
+        });
+        break;
+      }
+      case '/silent':
+        // Completes the upgrade, then never sends anything and never answers a ping: ws answers pings itself, so
+        // the socket is paused to stop it reading at all.
+        ws._socket.pause();
+        break;
+      default:
+        ws.close(1008, 'unknown path');
+    }
+  });
+});
+
+server.listen(port, '127.0.0.1', () => {
+  console.log(`listening ${server.address().port}`);
+});
