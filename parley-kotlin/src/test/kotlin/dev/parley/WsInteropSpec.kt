@@ -1,9 +1,11 @@
 package dev.parley
 
+import dev.parley.support.RecordingHandler
 import dev.parley.support.Seen
 import dev.parley.support.recorder
-import dev.parley.testing.NodeWsPeer
+import dev.parley.testing.ScriptedWsPeer
 import io.kotest.core.spec.style.FunSpec
+import io.kotest.core.spec.style.scopes.FunSpecContainerScope
 import io.kotest.matchers.ints.shouldBeGreaterThanOrEqual
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.types.shouldBeInstanceOf
@@ -13,114 +15,120 @@ import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
 
 /*
- * The default transport against npm's `ws` server (.ci/peers/ws-peer.js), a WebSocket server nobody on this project
- * wrote: echo, server pings, closes with codes, an abrupt drop, a silent server and an HTTP rejection.
+ * The default transport against WebSocket servers nobody on this project wrote, each scripted by .ci/peers to do the
+ * same things: npm's `ws` and Debian's python3-websockets. Echo, server pings, closes with codes, an abrupt drop, a
+ * silent server and an HTTP rejection, against each.
  */
 class WsInteropSpec :
     FunSpec({
-        val peer = NodeWsPeer()
-        val deflatingPeer = NodeWsPeer(deflate = true)
-        afterSpec {
-            peer.close()
-            deflatingPeer.close()
-        }
-
-        /** Runs [block] with a client of [url] and its handler's record; the client is stopped afterwards. */
-        suspend fun withClient(
-            url: String,
-            configure: ParleyOptions.Builder.() -> Unit = {},
-            block: suspend (ParleyClient, dev.parley.support.RecordingHandler<Unit>) -> Unit,
-        ) {
-            val handler = recorder()
-            val client =
-                Parley.start(
-                    handler,
-                    Unit,
-                    parleyOptions {
-                        this.url = url
-                        reconnect = null
-                        configure()
-                    },
-                )
-            try {
-                block(client, handler)
-            } finally {
-                withTimeout(10.seconds) { client.stop() }
+        for (start in listOf(ScriptedWsPeer::npmWs, ScriptedWsPeer::pythonWebsockets)) {
+            val peer = start(false)
+            val deflatingPeer = start(true)
+            afterSpec {
+                peer.close()
+                deflatingPeer.close()
             }
-        }
-
-        test("text and binary, up to 1 MiB, come back as sent") {
-            withClient(peer.url("/echo")) { client, handler ->
-                handler.expect<Seen.Connected>()
-                val big = Random(11).nextBytes(1 shl 20)
-                client.send(Frame.Text("grüße, ws"))
-                client.send(Frame.Binary(big))
-                handler.expect<Seen.Received>().frame shouldBe Frame.Text("grüße, ws")
-                handler.expect<Seen.Received>().frame.shouldBeInstanceOf<Frame.Binary>().bytes.contentEquals(
-                    big,
-                ) shouldBe
-                    true
-            }
-        }
-
-        test("the server's pings reach onPing and each is answered with a pong the server counts") {
-            withClient(peer.url("/ping?every=100")) { client, handler ->
-                handler.expect<Seen.Connected>()
-                repeat(3) { handler.expect<Seen.Pinged>().payload shouldBe "peer-ping" }
-                client.send(Frame.Text("pongs?"))
-                while (true) {
-                    val seen = handler.next(5.seconds)
-                    if (seen is Seen.Received) {
-                        val text = seen.frame.shouldBeInstanceOf<Frame.Text>().text
-                        text.removePrefix("pongs ").toInt() shouldBeGreaterThanOrEqual 3
-                        break
-                    }
-                }
-            }
-        }
-
-        test("a close from the server with a code and reason is ClosedByPeer with both") {
-            withClient(peer.url("/close?code=4001&reason=bye-from-ws")) { _, handler ->
-                handler.expect<Seen.Connected>()
-                handler.awaitSeen<Seen.Disconnected>().reason shouldBe
-                    DisconnectReason.ClosedByPeer(4001, "bye-from-ws")
-            }
-        }
-
-        test("a server that drops TCP without a close frame is TransportFailed, after the echo it sent") {
-            withClient(peer.url("/destroy?after=1")) { client, handler ->
-                handler.expect<Seen.Connected>()
-                client.send(Frame.Text("last words"))
-                handler.expect<Seen.Received>().frame shouldBe Frame.Text("last words")
-                handler.awaitSeen<Seen.Disconnected>().reason.shouldBeInstanceOf<DisconnectReason.TransportFailed>()
-            }
-        }
-
-        test("a server that goes silent is found dead by the heartbeat") {
-            withClient(peer.url("/silent"), {
-                heartbeat {
-                    interval = 200.milliseconds
-                    pongTimeout = 300.milliseconds
-                }
-            }) { _, handler ->
-                handler.expect<Seen.Connected>()
-                handler.awaitSeen<Seen.Disconnected>(5.seconds).reason shouldBe
-                    DisconnectReason.HeartbeatTimedOut(300.milliseconds)
-            }
-        }
-
-        test("an HTTP rejection of the upgrade is HandshakeRejected with its status") {
-            withClient(peer.url("/reject?status=403")) { _, handler ->
-                handler.awaitSeen<Seen.Disconnected>().reason.shouldBeInstanceOf<DisconnectReason.HandshakeRejected>()
-                    .status shouldBe 403
-            }
-        }
-
-        test("a server with permessage-deflate on does not select it when the client does not offer it") {
-            withClient(deflatingPeer.url("/echo")) { client, handler ->
-                handler.expect<Seen.Connected>()
-                client.send(Frame.Text("uncompressed"))
-                handler.expect<Seen.Received>().frame shouldBe Frame.Text("uncompressed")
-            }
+            context(peer.name) { interop(peer, deflatingPeer) }
         }
     })
+
+private suspend fun FunSpecContainerScope.interop(peer: ScriptedWsPeer, deflatingPeer: ScriptedWsPeer) {
+    /** Runs [block] with a client of [url] and its handler's record; the client is stopped afterwards. */
+    suspend fun withClient(
+        url: String,
+        configure: ParleyOptions.Builder.() -> Unit = {},
+        block: suspend (ParleyClient, RecordingHandler<Unit>) -> Unit,
+    ) {
+        val handler = recorder()
+        val client =
+            Parley.start(
+                handler,
+                Unit,
+                parleyOptions {
+                    this.url = url
+                    reconnect = null
+                    configure()
+                },
+            )
+        try {
+            block(client, handler)
+        } finally {
+            withTimeout(10.seconds) { client.stop() }
+        }
+    }
+
+    test("text and binary, up to 1 MiB, come back as sent") {
+        withClient(peer.url("/echo")) { client, handler ->
+            handler.expect<Seen.Connected>()
+            val big = Random(11).nextBytes(1 shl 20)
+            client.send(Frame.Text("grüße, ws"))
+            client.send(Frame.Binary(big))
+            handler.expect<Seen.Received>().frame shouldBe Frame.Text("grüße, ws")
+            handler.expect<Seen.Received>().frame.shouldBeInstanceOf<Frame.Binary>().bytes.contentEquals(
+                big,
+            ) shouldBe
+                true
+        }
+    }
+
+    test("the server's pings reach onPing and each is answered with a pong the server counts") {
+        withClient(peer.url("/ping?every=100")) { client, handler ->
+            handler.expect<Seen.Connected>()
+            repeat(3) { handler.expect<Seen.Pinged>().payload shouldBe "peer-ping" }
+            client.send(Frame.Text("pongs?"))
+            while (true) {
+                val seen = handler.next(5.seconds)
+                if (seen is Seen.Received) {
+                    val text = seen.frame.shouldBeInstanceOf<Frame.Text>().text
+                    text.removePrefix("pongs ").toInt() shouldBeGreaterThanOrEqual 3
+                    break
+                }
+            }
+        }
+    }
+
+    test("a close from the server with a code and reason is ClosedByPeer with both") {
+        withClient(peer.url("/close?code=4001&reason=bye-from-ws")) { _, handler ->
+            handler.expect<Seen.Connected>()
+            handler.awaitSeen<Seen.Disconnected>().reason shouldBe
+                DisconnectReason.ClosedByPeer(4001, "bye-from-ws")
+        }
+    }
+
+    test("a server that drops TCP without a close frame is TransportFailed, after the echo it sent") {
+        withClient(peer.url("/destroy?after=1")) { client, handler ->
+            handler.expect<Seen.Connected>()
+            client.send(Frame.Text("last words"))
+            handler.expect<Seen.Received>().frame shouldBe Frame.Text("last words")
+            handler.awaitSeen<Seen.Disconnected>().reason.shouldBeInstanceOf<DisconnectReason.TransportFailed>()
+        }
+    }
+
+    test("a server that goes silent is found dead by the heartbeat") {
+        withClient(peer.url("/silent"), {
+            heartbeat {
+                interval = 200.milliseconds
+                pongTimeout = 300.milliseconds
+            }
+        }) { _, handler ->
+            handler.expect<Seen.Connected>()
+            handler.awaitSeen<Seen.Disconnected>(5.seconds).reason shouldBe
+                DisconnectReason.HeartbeatTimedOut(300.milliseconds)
+        }
+    }
+
+    test("an HTTP rejection of the upgrade is HandshakeRejected with its status") {
+        withClient(peer.url("/reject?status=403")) { _, handler ->
+            handler.awaitSeen<Seen.Disconnected>().reason.shouldBeInstanceOf<DisconnectReason.HandshakeRejected>()
+                .status shouldBe 403
+        }
+    }
+
+    test("a server with permessage-deflate on does not select it when the client does not offer it") {
+        withClient(deflatingPeer.url("/echo")) { client, handler ->
+            handler.expect<Seen.Connected>()
+            client.send(Frame.Text("uncompressed"))
+            handler.expect<Seen.Received>().frame shouldBe Frame.Text("uncompressed")
+        }
+    }
+}

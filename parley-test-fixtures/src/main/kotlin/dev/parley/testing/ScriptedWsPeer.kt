@@ -6,8 +6,9 @@ import java.util.concurrent.TimeUnit
 import kotlin.concurrent.thread
 
 /**
- * npm's `ws` server (a WebSocket server nobody on this project wrote) running `.ci/peers/ws-peer.js` in a Node.js
- * process of its own, on 127.0.0.1 and a port the system picks. Paths:
+ * A WebSocket server nobody on this project wrote, scripted by `.ci/peers`: npm's `ws` ([npmWs], `ws-peer.js` under
+ * Node.js) or Debian's python3-websockets ([pythonWebsockets], `websockets-peer.py`), in a process of its own, on
+ * 127.0.0.1 and a port the system picks. Both scripts serve the same paths:
  * - `/echo` echoes text and binary;
  * - `/ping?every=N` pings every N ms and echoes; the text `pongs?` is answered with `pongs <count>`;
  * - `/close?code=C&reason=R` closes at once with that code and reason;
@@ -15,10 +16,13 @@ import kotlin.concurrent.thread
  * - `/silent` completes the upgrade, then neither sends nor reads anything;
  * - `/reject?status=S` answers the upgrade request with HTTP status S.
  *
- * [deflate] turns permessage-deflate on in the server. `.ci/install-peers` installs the pinned `ws`.
+ * `deflate` turns permessage-deflate on in the server. `.ci/install-peers` installs both.
  */
-class NodeWsPeer(
-    deflate: Boolean = false,
+class ScriptedWsPeer private constructor(
+    /** Which server, for test names and messages. */
+    val name: String,
+    command: List<String>,
+    deflate: Boolean,
 ) : AutoCloseable {
     private val process: Process
 
@@ -26,10 +30,9 @@ class NodeWsPeer(
     val port: Int
 
     init {
-        val dir = peersDirectory()
         process =
-            ProcessBuilder(findBinary("node", "/usr/bin/node"), File(dir, "ws-peer.js").path)
-                .directory(dir)
+            ProcessBuilder(command)
+                .directory(peersDirectory())
                 .redirectErrorStream(true)
                 .apply {
                     environment()["PORT"] = "0"
@@ -42,15 +45,15 @@ class NodeWsPeer(
                 CompletableFuture.supplyAsync { output.readLine() }.get(START_SECONDS, TimeUnit.SECONDS)
             } catch (e: Exception) {
                 process.destroyForcibly()
-                throw IllegalStateException("node ws-peer.js did not start within $START_SECONDS s", e)
+                throw IllegalStateException("$name did not start within $START_SECONDS s", e)
             }
         if (first == null || !first.startsWith("listening ")) {
             process.destroyForcibly()
-            throw IllegalStateException("node ws-peer.js failed to start: $first")
+            throw IllegalStateException("$name failed to start: $first")
         }
         port = first.removePrefix("listening ").trim().toInt()
         // Keep reading what it prints, so a full pipe never blocks it.
-        thread(isDaemon = true, name = "ws-peer-$port-output") { output.lineSequence().forEach { } }
+        thread(isDaemon = true, name = "$name-$port-output") { output.lineSequence().forEach { } }
     }
 
     /** `ws://127.0.0.1:<port><path>`. */
@@ -61,12 +64,31 @@ class NodeWsPeer(
         if (!process.waitFor(STOP_SECONDS, TimeUnit.SECONDS)) process.destroyForcibly()
     }
 
-    private companion object {
-        const val START_SECONDS = 15L
-        const val STOP_SECONDS = 5L
+    override fun toString(): String = name
+
+    /** The servers. */
+    companion object {
+        private const val START_SECONDS = 15L
+        private const val STOP_SECONDS = 5L
+
+        /** npm's `ws` on Node.js. */
+        fun npmWs(deflate: Boolean = false): ScriptedWsPeer {
+            val script = File(peersDirectory(), "ws-peer.js").path
+            return ScriptedWsPeer("npm ws", listOf(findBinary("node", "/usr/bin/node"), script), deflate)
+        }
+
+        /**
+         * Debian's python3-websockets. Debian's own interpreter, /usr/bin/python3, since a python3 earlier on PATH
+         * (pyenv, a virtualenv) does not see Debian's packages.
+         */
+        fun pythonWebsockets(deflate: Boolean = false): ScriptedWsPeer {
+            val python = File("/usr/bin/python3").takeIf { it.canExecute() }?.path ?: findBinary("python3", "python3")
+            val script = File(peersDirectory(), "websockets-peer.py").path
+            return ScriptedWsPeer("python3-websockets", listOf(python, script), deflate)
+        }
 
         /** `.ci/peers` of this checkout, found upwards from the working directory (a module's, under Maven). */
-        fun peersDirectory(): File {
+        private fun peersDirectory(): File {
             var dir: File? = File(System.getProperty("user.dir")).absoluteFile
             while (dir != null) {
                 val peers = File(dir, ".ci/peers")

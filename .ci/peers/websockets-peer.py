@@ -1,0 +1,73 @@
+"""A scripted WebSocket server on python3-websockets (Debian's), for Parley's interop specs: the same paths as
+ws-peer.js, from a second implementation nobody on this project wrote. Prints "listening <port>" once it accepts
+connections on 127.0.0.1 (port from $PORT, 0 for any)."""
+import asyncio
+import http
+import os
+from urllib.parse import parse_qs, urlsplit
+
+import websockets
+
+
+def query(path):
+    parts = urlsplit(path)
+    return parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
+
+
+async def reject(path, headers):
+    route, q = query(path)
+    if route == "/reject":
+        return http.HTTPStatus(int(q.get("status", "403"))), [("Content-Length", "0")], b""
+    return None
+
+
+async def handle(ws, path):
+    route, q = query(path)
+    if route == "/echo":
+        async for message in ws:
+            await ws.send(message)
+    elif route == "/ping":
+        pongs = 0
+        every = int(q.get("every", "200")) / 1000
+
+        async def pinging():
+            nonlocal pongs
+            while True:
+                await asyncio.sleep(every)
+                waiter = await ws.ping(b"peer-ping")
+                await waiter
+                pongs += 1
+
+        task = asyncio.ensure_future(pinging())
+        try:
+            async for message in ws:
+                await ws.send(f"pongs {pongs}" if message == "pongs?" else message)
+        finally:
+            task.cancel()
+    elif route == "/close":
+        await ws.close(int(q.get("code", "1000")), q.get("reason", ""))
+    elif route == "/destroy":
+        seen = 0
+        async for message in ws:
+            await ws.send(message)
+            seen += 1
+            if seen >= int(q.get("after", "1")):
+                ws.transport.abort()
+                return
+    elif route == "/silent":
+        ws.transport.pause_reading()
+        await asyncio.sleep(3600)
+    else:
+        await ws.close(1008, "unknown path")
+
+
+async def main():
+    async with websockets.serve(handle, "127.0.0.1", int(os.environ.get("PORT", "0")), process_request=reject,
+                                compression="deflate" if os.environ.get("PMD") == "1" else None,
+                                max_size=64 << 20, ping_interval=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        print(f"listening {port}", flush=True)
+        await asyncio.Future()
+
+
+asyncio.run(main())
