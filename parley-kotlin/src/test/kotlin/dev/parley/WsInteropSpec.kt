@@ -30,6 +30,23 @@ class WsInteropSpec :
             }
             context(peer.name) { interop(peer, deflatingPeer) }
         }
+
+        test("WebSocket-Node echoes, and refuses a 1 MiB frame with its own 1009, which Parley reports as sent") {
+            ScriptedWsPeer.websocketNode().use { node ->
+                val handler = recorder()
+                val client = Parley.start(handler, Unit, parleyOptions { url = node.url("/any") })
+                try {
+                    handler.expect<Seen.Connected>()
+                    client.send(Frame.Text("small enough"))
+                    handler.expect<Seen.Received>().frame shouldBe Frame.Text("small enough")
+                    client.send(Frame.Binary(ByteArray(1 shl 20)))
+                    val reason = handler.awaitSeen<Seen.Disconnected>().reason
+                    reason.shouldBeInstanceOf<DisconnectReason.ClosedByPeer>().code shouldBe CloseCodes.MESSAGE_TOO_BIG
+                } finally {
+                    withTimeout(10.seconds) { client.stop() }
+                }
+            }
+        }
     })
 
 private suspend fun FunSpecContainerScope.interop(peer: ScriptedWsPeer, deflatingPeer: ScriptedWsPeer) {

@@ -78,6 +78,15 @@ class ScriptedWsPeer private constructor(
         }
 
         /**
+         * WebSocket-Node (npm `websocket`) with its defaults: it echoes on any path (none of the paths above) and
+         * closes with 1009 on a frame over 64 KiB.
+         */
+        fun websocketNode(): ScriptedWsPeer {
+            val script = File(peersDirectory(), "websocket-node-peer.js").path
+            return ScriptedWsPeer("WebSocket-Node", listOf(findBinary("node", "/usr/bin/node"), script), false)
+        }
+
+        /**
          * Debian's python3-websockets. Debian's own interpreter, /usr/bin/python3, since a python3 earlier on PATH
          * (pyenv, a virtualenv) does not see Debian's packages.
          */
