@@ -11,11 +11,15 @@ import dev.parley.support.Seen
 import dev.parley.support.awaitState
 import dev.parley.support.recorder
 import dev.parley.testing.KtorTestServer
+import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.shouldBe
+import io.kotest.matchers.string.shouldContain
 import io.kotest.matchers.types.shouldBeInstanceOf
 import io.ktor.client.HttpClient
 import io.ktor.client.engine.cio.CIO
+import io.ktor.client.engine.java.Java
+import io.ktor.client.engine.okhttp.OkHttp
 import io.ktor.client.plugins.defaultRequest
 import io.ktor.client.request.header
 import kotlinx.coroutines.withTimeout
@@ -90,6 +94,22 @@ class HttpClientTransportSpec :
                         handler.expect<Seen.Disconnected>().reason shouldBe
                             DisconnectReason.ClosedByPeer(4001, "going away")
                     }
+                }
+            }
+        }
+
+        test("an engine that cannot carry Parley is refused at once, naming it and why: OkHttp and Java") {
+            for ((engine, why) in listOf(OkHttp to "hides pongs", Java to "Sec-WebSocket-Accept cannot be checked")) {
+                HttpClient(engine).use { http ->
+                    val refusal =
+                        shouldThrow<IllegalArgumentException> {
+                            parleyOptions {
+                                url = "ws://127.0.0.1:1/ws"
+                                httpClient(http)
+                            }
+                        }
+                    refusal.message shouldContain http.engine::class.java.name
+                    refusal.message shouldContain why
                 }
             }
         }
