@@ -7,8 +7,9 @@ import kotlin.concurrent.thread
 
 /**
  * A WebSocket server nobody on this project wrote, scripted by `.ci/peers`: npm's `ws` ([npmWs], `ws-peer.js` under
- * Node.js) or Debian's python3-websockets ([pythonWebsockets], `websockets-peer.py`), in a process of its own, on
- * 127.0.0.1 and a port the system picks. Both scripts serve the same paths:
+ * Node.js), Debian's python3-websockets ([pythonWebsockets], `websockets-peer.py`) or WebSocket-Node
+ * ([websocketNode], an echo with its default limits), in a process of its own, on 127.0.0.1 and a port the system
+ * picks. The `ws` and python3-websockets scripts serve the same paths:
  * - `/echo` echoes text and binary;
  * - `/ping?every=N` pings every N ms and echoes; the text `pongs?` is answered with `pongs <count>`;
  * - `/close?code=C&reason=R` closes at once with that code and reason;
