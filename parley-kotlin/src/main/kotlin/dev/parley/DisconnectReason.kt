@@ -55,9 +55,11 @@ public sealed class DisconnectReason {
     ) : DisconnectReason()
 
     /**
-     * The TCP connection, DNS lookup or TLS handshake failed before any HTTP response arrived.
+     * The TCP connection, DNS lookup, proxy tunnel or TLS handshake failed before any HTTP response arrived.
      *
-     * @property cause what failed, e.g. `java.net.ConnectException` for a refused connection.
+     * @property cause what failed, e.g. `java.net.ConnectException` for a refused connection, a [ProxyException]
+     *   (such as [ProxyAuthRequiredException]) when a proxy refused, `javax.net.ssl.SSLHandshakeException` for an
+     *   untrusted certificate or a host name it does not match.
      */
     public data class ConnectFailed(
         val cause: Throwable,
