@@ -1,7 +1,8 @@
 package dev.parley
 
 import dev.parley.support.Seen
-import dev.parley.support.recorder
+import dev.parley.support.connectFailure
+import dev.parley.support.echoAttempt
 import dev.parley.testing.KtorTestServer
 import dev.parley.testing.NginxTls
 import dev.parley.testing.ProxyPeers
@@ -10,10 +11,8 @@ import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldNotContain
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.types.shouldBeInstanceOf
-import kotlinx.coroutines.withTimeout
 import java.net.Authenticator
 import java.net.PasswordAuthentication
-import kotlin.time.Duration.Companion.seconds
 
 /*
  * The default transport through proxies nobody here wrote: tinyproxy (HTTP CONNECT, with and without Basic auth) and
@@ -29,33 +28,17 @@ class ProxyReachSpec :
             backend.close()
         }
 
-        suspend fun attempt(url: String, proxy: ProxySettings): Seen {
-            val handler = recorder()
-            val client =
-                Parley.start(
-                    handler,
-                    Unit,
-                    parleyOptions {
-                        this.url = url
-                        this.proxy = proxy
-                        tls = TlsSettings(trustManager = TestPki.trustManager)
-                        reconnect = null
-                    },
-                )
-            try {
-                val first = handler.next(15.seconds)
-                if (first !is Seen.Connected) return first
-                client.send(Frame.Text("hello through the proxy"))
-                return handler.next(10.seconds)
-            } finally {
-                withTimeout(10.seconds) { client.stop() }
-            }
-        }
+        suspend fun attempt(url: String, proxy: ProxySettings): Seen = echoAttempt(
+            parleyOptions {
+                this.url = url
+                this.proxy = proxy
+                tls = TlsSettings(trustManager = TestPki.trustManager)
+                reconnect = null
+            },
+            "hello through the proxy",
+        )
 
         fun Seen.shouldBeEcho() = shouldBe(Seen.Received(Frame.Text("hello through the proxy")))
-
-        fun Seen.connectFailure(): Throwable =
-            shouldBeInstanceOf<Seen.Disconnected>().reason.shouldBeInstanceOf<DisconnectReason.ConnectFailed>().cause
 
         val ws = "ws://127.0.0.1:${backend.port}/ws"
         val wss = nginx.uri("/ws").toString()

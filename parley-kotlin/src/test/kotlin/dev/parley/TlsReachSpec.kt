@@ -1,7 +1,8 @@
 package dev.parley
 
 import dev.parley.support.Seen
-import dev.parley.support.recorder
+import dev.parley.support.connectFailure
+import dev.parley.support.echoAttempt
 import dev.parley.testing.KtorTestServer
 import dev.parley.testing.NginxTls
 import dev.parley.testing.NginxTls.Protocols
@@ -11,11 +12,9 @@ import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
 import io.kotest.matchers.types.shouldBeInstanceOf
-import kotlinx.coroutines.withTimeout
 import java.net.URI
 import java.nio.file.Files
 import javax.net.ssl.SSLHandshakeException
-import kotlin.time.Duration.Companion.seconds
 
 /*
  * wss:// on the default transport against a TLS terminator nobody here wrote: nginx, in front of the in-JVM echo
@@ -28,32 +27,17 @@ class TlsReachSpec :
         afterSpec { backend.close() }
 
         /** What the first connection attempt to [uri] comes to: the echo of one message, or the disconnect. */
-        suspend fun attempt(uri: URI, tls: TlsSettings = TlsSettings(trustManager = TestPki.trustManager)): Seen {
-            val handler = recorder()
-            val client =
-                Parley.start(
-                    handler,
-                    Unit,
-                    parleyOptions {
-                        url = uri.toString()
-                        this.tls = tls
-                        reconnect = null
-                    },
-                )
-            try {
-                val first = handler.next(15.seconds)
-                if (first !is Seen.Connected) return first
-                client.send(Frame.Text("hello through nginx"))
-                return handler.next(10.seconds)
-            } finally {
-                withTimeout(10.seconds) { client.stop() }
-            }
-        }
+        suspend fun attempt(uri: URI, tls: TlsSettings = TlsSettings(trustManager = TestPki.trustManager)): Seen =
+            echoAttempt(
+                parleyOptions {
+                    url = uri.toString()
+                    this.tls = tls
+                    reconnect = null
+                },
+                "hello through nginx",
+            )
 
         fun Seen.shouldBeEcho() = shouldBe(Seen.Received(Frame.Text("hello through nginx")))
-
-        fun Seen.connectFailure(): Throwable =
-            shouldBeInstanceOf<Seen.Disconnected>().reason.shouldBeInstanceOf<DisconnectReason.ConnectFailed>().cause
 
         test("a TLS 1.3-only server is reached (TLS 1.3 is negotiated, it accepts nothing else)") {
             NginxTls(backend.port, protocols = Protocols.TLS_1_3).use { attempt(it.uri("/ws")).shouldBeEcho() }

@@ -56,16 +56,7 @@ class Workloads(
         val (sent, nanos) = echoes.pump(send, p.long("count"), p.long("durationMs"))
         val cpuNanos = processCpuNanos() - cpuBefore
         echoes.check()
-        val seconds = nanos / 1e9
-        return mapOf(
-            "messages" to sent,
-            "seconds" to seconds,
-            "msgsPerSec" to sent / seconds,
-            "mbPerSec" to sent * size / seconds / 1e6,
-            // CPU the whole client process spent per echoed message (driver, library, JIT, GC): less sensitive than
-            // throughput to what else the shared machine runs.
-            "cpuUsPerMsg" to cpuNanos / 1e3 / sent,
-        )
+        return throughputFigures(sent, nanos, size, cpuNanos)
     }
 
     /** Sends a 64-byte text, waits for its echo, repeats: round-trip latency percentiles. */
@@ -77,15 +68,7 @@ class Workloads(
         echoes.roundTrips(conn, text, p.long("warmupCount"), p.long("warmupMs"), null)
         val count = echoes.roundTrips(conn, text, p.long("count"), p.long("durationMs"), histogram)
         echoes.check()
-        fun us(q: Double) = histogram.getValueAtPercentile(q) / 1e3
-        return mapOf(
-            "roundTrips" to count,
-            "p50Us" to us(50.0),
-            "p99Us" to us(99.0),
-            "p999Us" to us(99.9),
-            "maxUs" to histogram.maxValue / 1e3,
-            "meanUs" to histogram.mean / 1e3,
-        )
+        return latencyFigures(count, histogram)
     }
 
     /** As [pipelined], but each send is made from the library's receive callback (see [CallbackEchoes]). */
@@ -98,14 +81,7 @@ class Workloads(
         val (sent, nanos) = echoes.run(conn, p.long("count"), p.long("durationMs"), null)
         val cpuNanos = processCpuNanos() - cpuBefore
         echoes.check()
-        val seconds = nanos / 1e9
-        return mapOf(
-            "messages" to sent,
-            "seconds" to seconds,
-            "msgsPerSec" to sent / seconds,
-            "mbPerSec" to sent * size / seconds / 1e6,
-            "cpuUsPerMsg" to cpuNanos / 1e3 / sent,
-        )
+        return throughputFigures(sent, nanos, size, cpuNanos)
     }
 
     /** As [roundTrips], but each next message is sent from the callback that received the previous echo. */
@@ -120,19 +96,13 @@ class Workloads(
         val cpuNanos = processCpuNanos() - cpuBefore
         val switches = contextSwitches() - switchesBefore
         echoes.check()
-        fun us(q: Double) = histogram.getValueAtPercentile(q) / 1e3
-        return mapOf(
-            "roundTrips" to count,
-            // Where a round trip's time goes besides the network: how often the client's threads were switched out
-            // (a hand-off between threads costs a switch, plus a wake-up) and the CPU it spent.
-            "contextSwitchesPerRoundTrip" to switches.toDouble() / count,
-            "cpuUsPerRoundTrip" to cpuNanos / 1e3 / count,
-            "p50Us" to us(50.0),
-            "p99Us" to us(99.0),
-            "p999Us" to us(99.9),
-            "maxUs" to histogram.maxValue / 1e3,
-            "meanUs" to histogram.mean / 1e3,
-        )
+        return latencyFigures(count, histogram) +
+            mapOf(
+                // Where a round trip's time goes besides the network: how often the client's threads were switched
+                // out (a hand-off between threads costs a switch, plus a wake-up) and the CPU it spent.
+                "contextSwitchesPerRoundTrip" to switches.toDouble() / count,
+                "cpuUsPerRoundTrip" to cpuNanos / 1e3 / count,
+            )
     }
 
     /** Opens and closes connections one after another; only the open (TCP connect + upgrade) is timed. */
@@ -313,6 +283,33 @@ class ConnectUnsupported(
     message: String,
     cause: Throwable,
 ) : Exception(message, cause)
+
+/** The figures of a throughput run: [sent] messages of [size] bytes echoed in [nanos], using [cpuNanos] of CPU. */
+private fun throughputFigures(sent: Long, nanos: Long, size: Int, cpuNanos: Long): Map<String, Any?> {
+    val seconds = nanos / 1e9
+    return mapOf(
+        "messages" to sent,
+        "seconds" to seconds,
+        "msgsPerSec" to sent / seconds,
+        "mbPerSec" to sent * size / seconds / 1e6,
+        // CPU the whole client process spent per echoed message (driver, library, JIT, GC): less sensitive than
+        // throughput to what else the shared machine runs.
+        "cpuUsPerMsg" to cpuNanos / 1e3 / sent,
+    )
+}
+
+/** The figures of a latency run: [count] round trips timed in [histogram] (nanoseconds). */
+private fun latencyFigures(count: Long, histogram: Histogram): Map<String, Any?> {
+    fun us(q: Double) = histogram.getValueAtPercentile(q) / 1e3
+    return mapOf(
+        "roundTrips" to count,
+        "p50Us" to us(50.0),
+        "p99Us" to us(99.0),
+        "p999Us" to us(99.9),
+        "maxUs" to histogram.maxValue / 1e3,
+        "meanUs" to histogram.mean / 1e3,
+    )
+}
 
 /**
  * Context switches of every thread of this process so far, voluntary and not (Linux's /proc/self/task/<tid>/status);

@@ -51,26 +51,25 @@ class ReadmeToursTest {
 
     @Test
     void theTestkitExamplesInReadmeAreTheCompiledOnes() throws IOException {
-        String readme = read(ROOT.resolve("README.md"));
-        String heading = "## Testing your code with parley-testkit";
-        String kotlin = read(ROOT.resolve("samples/src/test/kotlin/dev/parley/samples/testkit/PricesSpec.kt"));
-        assertEquals(afterPackageLine(kotlin), codeBlockAfter(readme, heading, "```kotlin"),
-            "README's Kotest example differs from samples/src/test/kotlin/.../testkit/PricesSpec.kt: change both");
-        String java = read(ROOT.resolve("samples/src/test/java/dev/parley/samples/testkit/PricesTest.java"));
-        assertEquals(afterPackageLine(java), codeBlockAfter(readme, heading, "```java"),
-            "README's JUnit 5 example differs from samples/src/test/java/.../testkit/PricesTest.java: change both");
+        assertReadmeShows("## Testing your code with parley-testkit",
+            "samples/src/test/kotlin/dev/parley/samples/testkit/PricesSpec.kt",
+            "samples/src/test/java/dev/parley/samples/testkit/PricesTest.java");
     }
 
     @Test
     void theTlsAndProxyExamplesInReadmeAreTheCompiledOnes() throws IOException {
+        assertReadmeShows("## TLS and proxies",
+            "samples/src/main/kotlin/dev/parley/samples/connecting/TlsAndProxies.kt",
+            "samples/src/main/java/dev/parley/samples/connecting/TlsAndProxies.java");
+    }
+
+    /** README's first Kotlin and first Java block after {@code heading} are these files, from the line after {@code package}. */
+    private static void assertReadmeShows(String heading, String kotlinFile, String javaFile) throws IOException {
         String readme = read(ROOT.resolve("README.md"));
-        String heading = "## TLS and proxies";
-        String kotlin = read(ROOT.resolve("samples/src/main/kotlin/dev/parley/samples/connecting/TlsAndProxies.kt"));
-        assertEquals(afterPackageLine(kotlin), codeBlockAfter(readme, heading, "```kotlin"),
-            "README's TLS and proxy example differs from samples/.../connecting/TlsAndProxies.kt: change both");
-        String java = read(ROOT.resolve("samples/src/main/java/dev/parley/samples/connecting/TlsAndProxies.java"));
-        assertEquals(afterPackageLine(java), codeBlockAfter(readme, heading, "```java"),
-            "README's TLS and proxy example differs from samples/.../connecting/TlsAndProxies.java: change both");
+        assertEquals(afterPackageLine(read(ROOT.resolve(kotlinFile))), codeBlockAfter(readme, heading, "```kotlin"),
+            "README's Kotlin example under '" + heading + "' differs from " + kotlinFile + ": change both");
+        assertEquals(afterPackageLine(read(ROOT.resolve(javaFile))), codeBlockAfter(readme, heading, "```java"),
+            "README's Java example under '" + heading + "' differs from " + javaFile + ": change both");
     }
 
     private static String afterPackageLine(String source) {

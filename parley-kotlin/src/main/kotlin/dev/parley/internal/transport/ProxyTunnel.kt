@@ -17,7 +17,6 @@ import java.net.InetAddress
 import java.net.InetSocketAddress
 import java.net.ProtocolException
 import java.net.UnknownHostException
-import java.nio.Buffer
 import java.nio.ByteBuffer
 
 /*
@@ -151,15 +150,13 @@ private class ProxyHead(val status: Int, val reason: String, val headers: List<P
 private suspend fun readProxyHead(link: ByteLink, route: ProxyRoute.Proxied): ProxyHead {
     val proxy = hostPort(route.host, route.port)
     val one = ByteBuffer.allocate(1)
-    // Cleared through its Buffer type: ByteBuffer.clear() returning ByteBuffer is Java 9, which Android lacks.
-    val oneAsBuffer: Buffer = one
     val line = StringBuilder()
     var total = 0
     var status: Int? = null
     var reason = ""
     val headers = mutableListOf<Pair<String, String>>()
     while (true) {
-        oneAsBuffer.clear()
+        one.clearForWriting()
         val n = link.read(one)
         if (n < 0) {
             throw EOFException("the HTTP proxy $proxy closed the connection before it finished answering CONNECT")
