@@ -63,9 +63,16 @@ abstract class AcceptingServer(name: String) : AutoCloseable {
     /** Stops accepting and closes every accepted socket. */
     override fun close() {
         runCatching { server.close() }
-        sockets.toList().forEach { drop(it) }
+        sockets.snapshot().forEach { drop(it) }
     }
 }
+
+/*
+ * A copy of a set other threads change. Not toList(): for a set of one it reads size() and then iterator().next()
+ * separately, and a connection ending in between makes that throw NoSuchElementException (seen in CI when a fake
+ * proxy dropped its socket as the test closed it). ArrayList copies through toArray(), in one pass.
+ */
+internal fun <T> Set<T>.snapshot(): List<T> = ArrayList(this)
 
 /**
  * Accepts TCP and never answers: the upgrade (or a TLS handshake) never completes, so the client's connect/handshake

@@ -91,7 +91,7 @@ class TcpRelay(private val backendPort: Int) : AutoCloseable {
     /** Stops accepting and closes every connection, both sides. */
     override fun close() {
         runCatching { server.close() }
-        sockets.toList().forEach { drop(it) }
+        sockets.snapshot().forEach { drop(it) }
     }
 
     private fun pump(from: InputStream, to: OutputStream, link: List<Socket>, direction: String) {

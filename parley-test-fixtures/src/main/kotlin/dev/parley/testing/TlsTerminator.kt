@@ -81,7 +81,7 @@ class TlsTerminator(requestedPort: Int, private val backendPort: Int) : AutoClos
     /** Stops accepting and closes every forwarded connection. */
     override fun close() {
         runCatching { server.close() }
-        open.toList().forEach { closeQuietly(it) }
+        open.snapshot().forEach { closeQuietly(it) }
     }
 
     private companion object {
