@@ -1,12 +1,15 @@
 """A scripted WebSocket server on python3-websockets (Debian's), for Parley's interop specs: the same paths as
 ws-peer.js, from a second implementation nobody on this project wrote. Prints "listening <port>" once it accepts
-connections on 127.0.0.1 (port from $PORT, 0 for any)."""
+connections on 127.0.0.1 (port from $PORT, 0 for any). PMD=1 turns permessage-deflate on; PMD_OPTIONS (JSON) gives
+the keyword arguments of websockets' ServerPerMessageDeflateFactory (server_no_context_takeover, ...)."""
 import asyncio
 import http
+import json
 import os
 from urllib.parse import parse_qs, urlsplit
 
 import websockets
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 
 
 def query(path):
@@ -24,6 +27,15 @@ async def reject(path, headers):
 async def handle(ws, path):
     route, q = query(path)
     if route == "/echo":
+        async for message in ws:
+            await ws.send(message)
+    elif route == "/fragments":
+        count = int(q.get("count", "3"))
+        async for message in ws:
+            size = -(-len(message) // count)
+            await ws.send([message[i * size:(i + 1) * size] for i in range(count)])
+    elif route == "/extensions":
+        await ws.send("extensions " + ws.request_headers.get("Sec-WebSocket-Extensions", ""))
         async for message in ws:
             await ws.send(message)
     elif route == "/ping":
@@ -62,8 +74,10 @@ async def handle(ws, path):
 
 
 async def main():
+    deflate = os.environ.get("PMD") == "1"
+    extensions = [ServerPerMessageDeflateFactory(**json.loads(os.environ.get("PMD_OPTIONS") or "{}"))] if deflate else None
     async with websockets.serve(handle, "127.0.0.1", int(os.environ.get("PORT", "0")), process_request=reject,
-                                compression="deflate" if os.environ.get("PMD") == "1" else None,
+                                compression=None, extensions=extensions,
                                 max_size=64 << 20, ping_interval=None) as server:
         port = server.sockets[0].getsockname()[1]
         print(f"listening {port}", flush=True)

@@ -1,11 +1,13 @@
 // A scripted WebSocket server on npm's `ws` (a server nobody on this project wrote), for Parley's interop specs.
 // It listens on 127.0.0.1:$PORT and prints "listening <port>" once it accepts connections. What it does depends on
-// the request path; see NodeWsPeer.kt for the list. PMD=1 turns permessage-deflate on.
+// the request path; see ScriptedWsPeer.kt for the list. PMD=1 turns permessage-deflate on; PMD_OPTIONS (JSON) adds
+// ws's perMessageDeflate options to it (serverNoContextTakeover, serverMaxWindowBits, threshold, ...).
 const http = require('http');
 const { WebSocketServer } = require('ws');
 
 const port = Number(process.env.PORT || 0);
-const wss = new WebSocketServer({ noServer: true, perMessageDeflate: process.env.PMD === '1', maxPayload: 64 << 20 });
+const deflate = process.env.PMD === '1' ? JSON.parse(process.env.PMD_OPTIONS || '{}') : false;
+const wss = new WebSocketServer({ noServer: true, perMessageDeflate: deflate, maxPayload: 64 << 20 });
 const server = http.createServer((req, res) => {
   res.writeHead(426, { 'Content-Type': 'text/plain' });
   res.end('WebSocket only');
@@ -23,6 +25,22 @@ server.on('upgrade', (req, socket, head) => {
     const echo = (data, isBinary) => ws.send(data, { binary: isBinary });
     switch (url.pathname) {
       case '/echo':
+        ws.on('message', echo);
+        break;
+      case '/fragments': {
+        // Echoes each message as `count` frames: a fragmented message (compressed as one, if deflate is on).
+        const count = Number(query.get('count') || 3);
+        ws.on('message', (data, isBinary) => {
+          const size = Math.ceil(data.length / count);
+          for (let i = 0; i < count; i += 1) {
+            ws.send(data.subarray(i * size, (i + 1) * size), { binary: isBinary, fin: i === count - 1 });
+          }
+        });
+        break;
+      }
+      case '/extensions':
+        // Answers with the Sec-WebSocket-Extensions header the server sent, as the client sees it.
+        ws.send(`extensions ${req.headers['sec-websocket-extensions'] || ''}`);
         ws.on('message', echo);
         break;
       case '/ping': {

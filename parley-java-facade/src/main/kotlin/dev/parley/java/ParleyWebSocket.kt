@@ -2,6 +2,7 @@ package dev.parley.java
 
 import dev.parley.ClientStoppedException
 import dev.parley.CloseCodes
+import dev.parley.Compression
 import dev.parley.ConnectFailedException
 import dev.parley.ConnectionState
 import dev.parley.DisconnectReason
@@ -378,6 +379,16 @@ public class ParleyWebSocket private constructor(
 
         /** The largest inbound message accepted, in bytes; larger closes the connection with 1009. */
         public fun maxFrameSize(bytes: Long): Builder = apply { settings += { maxFrameSize = bytes } }
+
+        /**
+         * permessage-deflate as [compression] describes it (on by default with [Compression]'s defaults; build one with
+         * `Compression.builder()`): Parley offers it and the server decides.
+         */
+        public fun compression(compression: Compression): Builder =
+            apply { settings += { this.compression = compression } }
+
+        /** Offers no compression: every frame goes as it is. */
+        public fun noCompression(): Builder = apply { settings += { compression = null } }
 
         /** Trusts the server's certificate chain with [trustManager] instead of the JVM's default trust store. */
         public fun trustManager(trustManager: X509TrustManager): Builder =

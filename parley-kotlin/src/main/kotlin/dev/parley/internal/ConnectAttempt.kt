@@ -2,6 +2,8 @@ package dev.parley.internal
 
 import dev.parley.DisconnectReason
 import dev.parley.ParleyOptions
+import dev.parley.internal.deflate.DeflateNegotiation
+import dev.parley.internal.deflate.deflating
 import dev.parley.transport.HandshakeRejectedException
 import dev.parley.transport.OpenRequest
 import dev.parley.transport.Transport
@@ -40,7 +42,16 @@ internal fun CoroutineScope.launchAttempt(
     try {
         val outcome =
             try {
-                withTimeout(options.connectTimeout) { opened = transport.open(request) }
+                withTimeout(options.connectTimeout) {
+                    val session = transport.open(request)
+                    opened = session
+                    // Extensions are checked here for every transport; a 101 that selects what we did not offer is
+                    // rejected like any other bad upgrade, and the session aborted below.
+                    val deflate = DeflateNegotiation.accept(session.responseHeaders, options.compression)
+                    if (deflate != null) {
+                        opened = deflating(session, deflate, options.compression!!, options.maxFrameSize)
+                    }
+                }
                 null
             } catch (e: TimeoutCancellationException) {
                 DisconnectReason.ConnectTimedOut(options.connectTimeout)

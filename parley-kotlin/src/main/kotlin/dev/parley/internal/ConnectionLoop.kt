@@ -15,6 +15,7 @@ import dev.parley.ParleyOptions
 import dev.parley.ReconnectPolicy
 import dev.parley.RetriesExhaustedException
 import dev.parley.StopReason
+import dev.parley.internal.deflate.DeflateNegotiation
 import dev.parley.internal.transport.SocketTransport
 import dev.parley.transport.Opcode
 import dev.parley.transport.OpenRequest
@@ -59,6 +60,11 @@ internal class ConnectionLoop<S> private constructor(
     private val options = shared.options
     private val log = shared.log
     private val telemetry = shared.telemetry
+
+    /** The caller's headers, plus our permessage-deflate offer when compression is on. */
+    private val upgradeHeaders: List<Pair<String, String>> =
+        options.compression?.let { options.headers + (DeflateNegotiation.HEADER to DeflateNegotiation.offer(it)) }
+            ?: options.headers
 
     /**
      * Bounds the bytes of received messages held for the handler (see [InboundBudget]). A waiting reader wakes the
@@ -429,7 +435,7 @@ internal class ConnectionLoop<S> private constructor(
         generation++
         attempts++
         shared.currentAttempt = attempts
-        val request = OpenRequest(options.uri, options.headers, options.subprotocols, options.maxFrameSize)
+        val request = OpenRequest(options.uri, upgradeHeaders, options.subprotocols, options.maxFrameSize)
         log.info("connecting to {}", options.uri.withoutQuery())
         if (log.isDebugEnabled) {
             log.debug("upgrade headers: {}", options.redacted(options.headers.groupBy({ it.first }, { it.second })))

@@ -70,6 +70,12 @@ internal class LiveSession(
     private val control = Channel<Outbound>(options.sendQueueCapacity)
     val writer =
         FrameWriter(transport, control, userFrames, telemetry) { cause ->
+            // A write fails with a broken pipe or a reset when the peer has closed the connection, often right after
+            // sending a close frame that says why (a server refusing a frame too big for it closes with 1009 as soon
+            // as it reads the header, while the rest is still being written). That frame is already in our socket
+            // and is the better reason, so the reader gets a moment to read it before the write's failure counts;
+            // the first report wins, the loop drops the other.
+            if (cause !is WriteTimeoutException) withTimeoutOrNull(WRITE_FAILURE_GRACE) { reader?.join() }
             events.send(Tagged(tag, Event.TransportLost(transportFailure(cause))))
         }
     val heartbeat: Heartbeat? = options.heartbeat?.let { Heartbeat(it, telemetry, clock) }
@@ -199,6 +205,9 @@ internal class LiveSession(
 
         /** How long a flushed close frame is given to leave the machine before its socket is closed. */
         val CLOSE_LINGER = 100.milliseconds
+
+        /** How long the reader may take, after a write failed, to report what the peer sent before it closed. */
+        val WRITE_FAILURE_GRACE = 200.milliseconds
     }
 }
 

@@ -15,15 +15,20 @@ import kotlin.concurrent.thread
  * - `/close?code=C&reason=R` closes at once with that code and reason;
  * - `/destroy?after=N` echoes N messages, then drops TCP without a close frame;
  * - `/silent` completes the upgrade, then neither sends nor reads anything;
- * - `/reject?status=S` answers the upgrade request with HTTP status S.
+ * - `/reject?status=S` answers the upgrade request with HTTP status S;
+ * - `/fragments?count=N` echoes each message as N frames (one fragmented message, compressed as one with deflate);
+ * - `/extensions` first sends `extensions <the request's Sec-WebSocket-Extensions>`, then echoes.
  *
- * `deflate` turns permessage-deflate on in the server. `.ci/install-peers` installs both.
+ * `deflate` turns permessage-deflate on in the server, with `deflateOptions` (JSON: ws's `perMessageDeflate` options,
+ * or the keyword arguments of python3-websockets' `ServerPerMessageDeflateFactory`). `.ci/install-peers` installs
+ * them.
  */
 class ScriptedWsPeer private constructor(
     /** Which server, for test names and messages. */
     val name: String,
     command: List<String>,
     deflate: Boolean,
+    deflateOptions: String,
 ) : AutoCloseable {
     private val process: Process
 
@@ -38,6 +43,7 @@ class ScriptedWsPeer private constructor(
                 .apply {
                     environment()["PORT"] = "0"
                     environment()["PMD"] = if (deflate) "1" else "0"
+                    environment()["PMD_OPTIONS"] = deflateOptions
                 }.start()
         val output = process.inputStream.bufferedReader()
         // The script prints "listening <port>" once it accepts connections: no port to guess, no polling.
@@ -73,9 +79,14 @@ class ScriptedWsPeer private constructor(
         private const val STOP_SECONDS = 5L
 
         /** npm's `ws` on Node.js. */
-        fun npmWs(deflate: Boolean = false): ScriptedWsPeer {
+        fun npmWs(deflate: Boolean = false, deflateOptions: String = "{}"): ScriptedWsPeer {
             val script = File(peersDirectory(), "ws-peer.js").path
-            return ScriptedWsPeer("npm ws", listOf(findBinary("node", "/usr/bin/node"), script), deflate)
+            return ScriptedWsPeer(
+                "npm ws",
+                listOf(findBinary("node", "/usr/bin/node"), script),
+                deflate,
+                deflateOptions,
+            )
         }
 
         /**
@@ -84,17 +95,17 @@ class ScriptedWsPeer private constructor(
          */
         fun websocketNode(): ScriptedWsPeer {
             val script = File(peersDirectory(), "websocket-node-peer.js").path
-            return ScriptedWsPeer("WebSocket-Node", listOf(findBinary("node", "/usr/bin/node"), script), false)
+            return ScriptedWsPeer("WebSocket-Node", listOf(findBinary("node", "/usr/bin/node"), script), false, "{}")
         }
 
         /**
          * Debian's python3-websockets. Debian's own interpreter, /usr/bin/python3, since a python3 earlier on PATH
          * (pyenv, a virtualenv) does not see Debian's packages.
          */
-        fun pythonWebsockets(deflate: Boolean = false): ScriptedWsPeer {
+        fun pythonWebsockets(deflate: Boolean = false, deflateOptions: String = "{}"): ScriptedWsPeer {
             val python = File("/usr/bin/python3").takeIf { it.canExecute() }?.path ?: findBinary("python3", "python3")
             val script = File(peersDirectory(), "websockets-peer.py").path
-            return ScriptedWsPeer("python3-websockets", listOf(python, script), deflate)
+            return ScriptedWsPeer("python3-websockets", listOf(python, script), deflate, deflateOptions)
         }
 
         /** `.ci/peers` of this checkout, found upwards from the working directory (a module's, under Maven). */

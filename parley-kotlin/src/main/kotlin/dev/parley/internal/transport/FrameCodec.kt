@@ -67,12 +67,12 @@ internal class FrameDecoder(
             )
         }
         // Only a frame the assembler will accept as text is checked here; anything out of sequence is its to refuse.
+        // A compressed text message (RSV1) is checked once inflated, by the assembler.
         val validator =
-            when {
-                rsv != 0 -> null
-                opcode == Opcode.TEXT -> Utf8Validator().also { text = it }
-                opcode == Opcode.CONTINUATION -> text
-                opcode == Opcode.BINARY -> null.also { text = null }
+            when (opcode) {
+                Opcode.TEXT -> (if (rsv == 0) Utf8Validator() else null).also { text = it }
+                Opcode.CONTINUATION -> text
+                Opcode.BINARY -> null.also { text = null }
                 else -> null
             }
         val payload = ByteArray(length.toInt())

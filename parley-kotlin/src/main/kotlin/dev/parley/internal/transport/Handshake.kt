@@ -41,7 +41,8 @@ internal object Handshake {
     }
 
     /**
-     * Checks a response as RFC 6455 §4.1 asks a client to; [headers] have lower-case names.
+     * Checks a response as RFC 6455 §4.1 asks a client to; [headers] have lower-case names. Extensions are checked by
+     * the client for every transport (DeflateNegotiation).
      *
      * @throws HandshakeRejectedException when the server did not accept the upgrade we asked for.
      */
@@ -69,7 +70,6 @@ internal object Handshake {
         if (selected != null && selected !in request.subprotocols) {
             reject("server selected subprotocol '$selected', which was not offered")
         }
-        if (headers["sec-websocket-extensions"] != null) reject("server selected an extension, but none was offered")
     }
 
     /** The Host header: the port only when it is not the scheme's default (RFC 6455 §4.1 item 4). */

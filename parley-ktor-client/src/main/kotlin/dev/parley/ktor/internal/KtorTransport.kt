@@ -96,7 +96,10 @@ internal class KtorTransport(
         }
     }
 
-    /** Checks the 101 response as RFC 6455 §4.1 asks, then takes the engine's raw session. */
+    /**
+     * Checks the 101 response as RFC 6455 §4.1 asks, then takes the engine's raw session. Extensions are Parley's to
+     * check (it offered them in the request's headers), not the engine's.
+     */
     private suspend fun upgrade(response: HttpResponse, request: OpenRequest): ClientWebSocketSession {
         val headers = response.lowerCaseHeaders()
         if (response.status != HttpStatusCode.SwitchingProtocols) {
@@ -120,9 +123,6 @@ internal class KtorTransport(
                 headers,
                 "server selected subprotocol '$selected', which was not offered",
             )
-        }
-        if (response.headers[HttpHeaders.SecWebSocketExtensions] != null) {
-            throw HandshakeRejectedException(101, headers, "server selected an extension, but none was offered")
         }
         return response.body()
     }
@@ -204,7 +204,16 @@ internal class KtorTransport(
                     Opcode.PONG -> FrameType.PONG
                 }
             if (frame.opcode == Opcode.CLOSE) closeWritten = true
-            val ktorFrame = Frame.byType(frame.fin, type, frame.payload, false, false, false)
+            // The reserved bits go through as given: Parley itself compresses (RSV1) when permessage-deflate was agreed.
+            val ktorFrame =
+                Frame.byType(
+                    frame.fin,
+                    type,
+                    frame.payload,
+                    frame.rsv and 4 != 0,
+                    frame.rsv and 2 != 0,
+                    frame.rsv and 1 != 0,
+                )
             // Fast path: room in the bounded outgoing channel means no waiting, so nothing to race.
             if (session.outgoing.trySend(ktorFrame).isSuccess) return
             untilEnded { session.outgoing.send(ktorFrame) }
