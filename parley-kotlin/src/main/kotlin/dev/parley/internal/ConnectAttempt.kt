@@ -46,8 +46,16 @@ internal fun CoroutineScope.launchAttempt(
                     val session = transport.open(request)
                     opened = session
                     // Extensions are checked here for every transport; a 101 that selects what we did not offer is
-                    // rejected like any other bad upgrade, and the session aborted below.
-                    val deflate = DeflateNegotiation.accept(session.responseHeaders, options.compression)
+                    // rejected like any other bad upgrade. Its session leaves the slot first: a session in the slot
+                    // counts as opened.
+                    val deflate =
+                        try {
+                            DeflateNegotiation.accept(session.responseHeaders, options.compression)
+                        } catch (e: HandshakeRejectedException) {
+                            opened = null
+                            session.abort()
+                            throw e
+                        }
                     if (deflate != null) {
                         opened = deflating(session, deflate, options.compression!!, options.maxFrameSize)
                     }

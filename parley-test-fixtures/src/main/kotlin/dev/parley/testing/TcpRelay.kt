@@ -44,6 +44,12 @@ class TcpRelay(private val backendPort: Int) : AutoCloseable {
     /** Bytes read and thrown away while frozen, both directions together. */
     val discardedBytes = AtomicLong()
 
+    /** Bytes forwarded from clients to the backend, all connections together (handshakes included). */
+    val bytesUp = AtomicLong()
+
+    /** Bytes forwarded from the backend to clients, all connections together (handshakes included). */
+    val bytesDown = AtomicLong()
+
     /** Connections accepted so far. */
     val accepted: Int get() = acceptedCount.value
 
@@ -66,8 +72,8 @@ class TcpRelay(private val backendPort: Int) : AutoCloseable {
                 } ?: continue
                 sockets += backend
                 val link = listOf(client, backend)
-                pump(client.getInputStream(), backend.getOutputStream(), link, "up")
-                pump(backend.getInputStream(), client.getOutputStream(), link, "down")
+                pump(client.getInputStream(), backend.getOutputStream(), link, "up", bytesUp)
+                pump(backend.getInputStream(), client.getOutputStream(), link, "down", bytesDown)
             }
         }
     }
@@ -94,7 +100,7 @@ class TcpRelay(private val backendPort: Int) : AutoCloseable {
         sockets.snapshot().forEach { drop(it) }
     }
 
-    private fun pump(from: InputStream, to: OutputStream, link: List<Socket>, direction: String) {
+    private fun pump(from: InputStream, to: OutputStream, link: List<Socket>, direction: String, counter: AtomicLong) {
         thread(isDaemon = true, name = "tcp-relay-$port-$direction") {
             val buffer = ByteArray(BUFFER_BYTES)
             try {
@@ -107,6 +113,7 @@ class TcpRelay(private val backendPort: Int) : AutoCloseable {
                     }
                     to.write(buffer, 0, n)
                     to.flush()
+                    counter.addAndGet(n.toLong())
                 }
             } catch (_: java.io.IOException) {
                 // A reset or a socket closed by the other pump: the link is over either way.
