@@ -8,4 +8,6 @@ import dev.parley.testing.suite.TlsFrontedPath
 class DefaultTransportWsSuite : ClientBehaviourSuite(KotlinApiPath("Kotlin API, Parley's transport, ws://"))
 
 /** The behaviour suite over Parley's own transport, with nginx terminating TLS in front of every server. */
-class DefaultTransportWssSuite : ClientBehaviourSuite(TlsFrontedPath("Kotlin API, Parley's transport, wss:// via nginx"))
+class DefaultTransportWssSuite : ClientBehaviourSuite(
+    TlsFrontedPath("Kotlin API, Parley's transport, wss:// via nginx"),
+)

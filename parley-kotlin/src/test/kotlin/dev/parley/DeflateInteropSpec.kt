@@ -25,12 +25,19 @@ class DeflateInteropSpec :
         val servers = listOf(
             "npm ws, context kept" to { ScriptedWsPeer.npmWs(true, """{"threshold":0}""") },
             "npm ws, no context takeover either way" to {
-                ScriptedWsPeer.npmWs(true, """{"threshold":0,"serverNoContextTakeover":true,"clientNoContextTakeover":true}""")
+                ScriptedWsPeer.npmWs(
+                    true,
+                    """{"threshold":0,"serverNoContextTakeover":true,"clientNoContextTakeover":true}""",
+                )
             },
-            "npm ws, a 9-bit server window" to { ScriptedWsPeer.npmWs(true, """{"threshold":0,"serverMaxWindowBits":9}""") },
+            "npm ws, a 9-bit server window" to
+                { ScriptedWsPeer.npmWs(true, """{"threshold":0,"serverMaxWindowBits":9}""") },
             "python3-websockets, full window" to { ScriptedWsPeer.pythonWebsockets(true, "{}") },
             "python3-websockets, its own defaults (12-bit window, memLevel 5)" to {
-                ScriptedWsPeer.pythonWebsockets(true, """{"server_max_window_bits":12,"compress_settings":{"memLevel":5}}""")
+                ScriptedWsPeer.pythonWebsockets(
+                    true,
+                    """{"server_max_window_bits":12,"compress_settings":{"memLevel":5}}""",
+                )
             },
             "python3-websockets, no context takeover either way" to {
                 ScriptedWsPeer.pythonWebsockets(
@@ -61,10 +68,15 @@ class DeflateInteropSpec :
                         withClient(relay.url("/extensions"), { this.compression = compression }) { client, handler ->
                             handler.expect<Seen.Connected>()
                             val selected = client.awaitConnected().responseHeaders["sec-websocket-extensions"]
-                            withClue("selected: $selected") { selected.orEmpty().single() shouldContain "permessage-deflate" }
+                            withClue("selected: $selected") {
+                                selected.orEmpty().single() shouldContain
+                                    "permessage-deflate"
+                            }
                             // The server saw our offer as we made it.
                             handler.expect<Seen.Received>().frame shouldBe
-                                Frame.Text("extensions ${dev.parley.internal.deflate.DeflateNegotiation.offer(compression)}")
+                                Frame.Text(
+                                    "extensions ${dev.parley.internal.deflate.DeflateNegotiation.offer(compression)}",
+                                )
                             var sent = 0L
                             repeat(MESSAGES) { i ->
                                 val text = quote(i)
@@ -76,7 +88,9 @@ class DeflateInteropSpec :
                             // Uncompressed, the wire would carry more than was sent (frame headers, masks, the
                             // upgrade). Compressed message by message, without context, this JSON still takes about
                             // three quarters; with the context kept, about a sixth.
-                            withClue("wire bytes up ${relay.bytesUp.get() - up}, down ${relay.bytesDown.get() - down}") {
+                            withClue(
+                                "wire bytes up ${relay.bytesUp.get() - up}, down ${relay.bytesDown.get() - down}",
+                            ) {
                                 relay.bytesUp.get() - up shouldBeLessThan sent
                                 relay.bytesDown.get() - down shouldBeLessThan sent
                             }

@@ -51,7 +51,12 @@ abstract class ClientBehaviourSuite(path: ClientPath) :
         }
 
         /** A raw server that sends [violation] once connected; the client must end with [how] and [code]. */
-        suspend fun rawFault(how: Ending, code: Int, settings: SuiteSettings, violation: suspend (dev.parley.testing.RawPeer) -> Unit) {
+        suspend fun rawFault(
+            how: Ending,
+            code: Int,
+            settings: SuiteSettings,
+            violation: suspend (dev.parley.testing.RawPeer) -> Unit,
+        ) {
             RawWebSocketServer().use { raw ->
                 val client = path.start(path.url(raw.port, "/raw"), settings)
                 try {
@@ -73,7 +78,8 @@ abstract class ClientBehaviourSuite(path: ClientPath) :
                         withClient(server, "/echo") { client ->
                             client.expect<Observed.Connected>()
                             val big = Random(21).nextBytes(1 shl 20)
-                            val frames = listOf(Frame.Text("grüße 👋"), Frame.Text(""), Frame.Binary(big), Frame.Text("last"))
+                            val frames =
+                                listOf(Frame.Text("grüße 👋"), Frame.Text(""), Frame.Binary(big), Frame.Text("last"))
                             frames.forEach { client.send(it) }
                             for (frame in frames) client.expect<Observed.Message>().frame shouldBe frame
                         }
@@ -190,7 +196,11 @@ abstract class ClientBehaviourSuite(path: ClientPath) :
                 }
 
                 test("a message over maxFrameSize closes with 1009") {
-                    rawFault(Ending.MESSAGE_TOO_BIG, CloseCodes.MESSAGE_TOO_BIG, SuiteSettings(maxFrameSize = 1000)) { peer ->
+                    rawFault(
+                        Ending.MESSAGE_TOO_BIG,
+                        CloseCodes.MESSAGE_TOO_BIG,
+                        SuiteSettings(maxFrameSize = 1000),
+                    ) { peer ->
                         peer.sendFrame(WsOpcode.BINARY, ByteArray(2000))
                     }
                 }
@@ -211,7 +221,9 @@ abstract class ClientBehaviourSuite(path: ClientPath) :
                     val settled = withTimeoutOrNull(5.seconds) {
                         while (openDescriptors() > fds + SLACK || Thread.activeCount() > threads + SLACK) delay(50)
                     }
-                    withClue("descriptors ${openDescriptors()} (from $fds), threads ${Thread.activeCount()} (from $threads)") {
+                    withClue(
+                        "descriptors ${openDescriptors()} (from $fds), threads ${Thread.activeCount()} (from $threads)",
+                    ) {
                         (settled != null) shouldBe true
                     }
                 }

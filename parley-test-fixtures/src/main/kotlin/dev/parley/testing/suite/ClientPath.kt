@@ -172,7 +172,9 @@ private class KotlinSuiteClient(private val client: ParleyClient, handler: Recor
                 observed.send(
                     when (seen) {
                         is Seen.Connected ->
-                            Observed.Connected((client.state.value as? ConnectionState.Connected)?.responseHeaders.orEmpty())
+                            Observed.Connected(
+                                (client.state.value as? ConnectionState.Connected)?.responseHeaders.orEmpty(),
+                            )
 
                         is Seen.Received -> Observed.Message(seen.frame)
 
