@@ -109,7 +109,7 @@ public class ParleyOptions internal constructor(
         /** What [ParleyClient.send] does when the queue is full (default [SendOverflow.SUSPEND]). */
         public var sendOverflow: SendOverflow = SendOverflow.SUSPEND
 
-        /** Largest inbound message in bytes (default 16 MiB). */
+        /** Largest inbound message in bytes (default 16 MiB); a compressed one is counted as it inflates. */
         public var maxFrameSize: Long = 16L * 1024 * 1024
 
         /** TLS settings for `wss://`. */

@@ -21,9 +21,11 @@ import dev.parley.testing.RawFrame
 import dev.parley.testing.RawPeer
 import dev.parley.testing.RawWebSocketServer
 import dev.parley.testing.recordEvents
+import dev.parley.transport.Opcode
 import dev.parley.transport.OpenRequest
 import dev.parley.transport.Transport
 import dev.parley.transport.TransportSession
+import dev.parley.transport.WireFrame
 import io.kotest.assertions.withClue
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.core.test.config.DefaultTestConfig
@@ -344,6 +346,26 @@ class NewApiSpec :
                         failure.reason.shouldBeInstanceOf<DisconnectReason.TransportFailed>()
                     }
                     failureOf(inWriter).shouldBeInstanceOf<ConnectionClosedException>().mayHaveBeenWritten shouldBe true
+                    stopBounded(client)
+                }
+            }
+
+            test("a write that fails after the peer's close frame arrived reports the peer's close, not the failure") {
+                runTest {
+                    // A server refusing a frame too big for it: its 1009 is in our socket when our write breaks.
+                    val tooBig = WireFrame(
+                        Opcode.CLOSE,
+                        byteArrayOf(0x03, 0xF1.toByte()) + "too big".encodeToByteArray(),
+                    )
+                    val transport =
+                        ScriptedTransport { ScriptedSession(failWriteAt = 1, arrivedBeforeFailure = tooBig) }
+                    val client = virtualClient(recorder(), Unit, fakeOptions(), transport)
+                    client.awaitConnected()
+                    client.enqueue(Frame.Binary(ByteArray(100_000)))
+                    testScheduler.runCurrent()
+                    val down = client.awaitState { it is ConnectionState.Disconnected && it.reason != null }
+                    (down as ConnectionState.Disconnected).reason shouldBe
+                        DisconnectReason.ClosedByPeer(CloseCodes.MESSAGE_TOO_BIG, "too big")
                     stopBounded(client)
                 }
             }

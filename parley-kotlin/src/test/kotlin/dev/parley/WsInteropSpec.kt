@@ -4,7 +4,9 @@ import dev.parley.support.RecordingHandler
 import dev.parley.support.Seen
 import dev.parley.support.awaitConnected
 import dev.parley.support.recorder
+import dev.parley.testing.LOOPBACK
 import dev.parley.testing.NginxTls
+import dev.parley.testing.ProxyPeers
 import dev.parley.testing.ScriptedWsPeer
 import dev.parley.testing.TestPki
 import io.kotest.core.spec.style.FunSpec
@@ -50,6 +52,17 @@ class WsInteropSpec :
         }
         context("npm ws behind nginx, wss") {
             interop({ nginx.uri(it).toString() }, { deflatingNginx.uri(it).toString() })
+        }
+
+        // And through HAProxy, the other TLS-terminating proxy in front of WebSocket servers.
+        val haproxy = ProxyPeers.haproxyTls(behindNginx.port)
+        val deflatingHaproxy = ProxyPeers.haproxyTls(deflatingBehindNginx.port)
+        afterSpec {
+            haproxy.close()
+            deflatingHaproxy.close()
+        }
+        context("npm ws behind HAProxy, wss") {
+            interop({ "wss://$LOOPBACK:${haproxy.port}$it" }, { "wss://$LOOPBACK:${deflatingHaproxy.port}$it" })
         }
 
         test(

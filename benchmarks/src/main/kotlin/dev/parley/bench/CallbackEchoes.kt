@@ -19,8 +19,12 @@ internal class CallbackEchoes(
     private val binary: Boolean,
     private val size: Int,
     private val window: Int,
+    /** Text messages to send in turn instead of `size` x's, each [size] chars long (the JSON workloads). */
+    private val texts: List<String> = listOf("x".repeat(size)),
 ) : Responder {
-    private val text = "x".repeat(size)
+    init {
+        require(texts.all { it.length == size }) { "every text must be $size chars" }
+    }
 
     /** As in the pipelined workloads: a slot is reused only after the frame sent from it has come back. */
     private val slots = Array(window) { ByteArray(size) { i -> i.toByte() } }
@@ -90,7 +94,7 @@ internal class CallbackEchoes(
     }
 
     private fun send(to: Reply, i: Long) {
-        if (binary) to.sendBinary(slots[(i % window).toInt()]) else to.sendText(text)
+        if (binary) to.sendBinary(slots[(i % window).toInt()]) else to.sendText(texts[(i % texts.size).toInt()])
     }
 
     /**

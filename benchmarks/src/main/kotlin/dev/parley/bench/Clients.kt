@@ -48,6 +48,12 @@ object Clients {
                 "Parley Kt trySend",
                 only = Workloads.CALLBACK_DRIVEN,
             ) { ParleyKotlinClient(it, replyWithTrySend = true) },
+            ClientKind(
+                "parley-kotlin-compress-all",
+                "Parley ${v("parley")} (Kotlin, compression threshold 0)",
+                "Parley Kt deflate all",
+                only = setOf("cb-json"),
+            ) { ParleyKotlinClient(it, replyWithTrySend = false, compressAll = true) },
             ClientKind("parley-java", "Parley ${v("parley")} (Java facade)", "Parley Java") { ParleyJavaClient(it) },
             ClientKind(BASELINE, "raw Ktor CIO ${v("ktor")}", "Ktor CIO") { KtorClient(it) },
             ClientKind("okhttp", "OkHttp ${v("okhttp")}", "OkHttp") { OkHttpBenchClient(it) },

@@ -3,6 +3,7 @@ package dev.parley.bench
 import io.netty.bootstrap.ServerBootstrap
 import io.netty.channel.Channel
 import io.netty.channel.ChannelHandlerContext
+import io.netty.channel.ChannelInboundHandlerAdapter
 import io.netty.channel.ChannelInitializer
 import io.netty.channel.ChannelOption
 import io.netty.channel.MultiThreadIoEventLoopGroup
@@ -10,6 +11,7 @@ import io.netty.channel.SimpleChannelInboundHandler
 import io.netty.channel.nio.NioIoHandler
 import io.netty.channel.socket.SocketChannel
 import io.netty.channel.socket.nio.NioServerSocketChannel
+import io.netty.handler.codec.http.FullHttpRequest
 import io.netty.handler.codec.http.HttpObjectAggregator
 import io.netty.handler.codec.http.HttpServerCodec
 import io.netty.handler.codec.http.websocketx.BinaryWebSocketFrame
@@ -18,6 +20,7 @@ import io.netty.handler.codec.http.websocketx.TextWebSocketFrame
 import io.netty.handler.codec.http.websocketx.WebSocketFrame
 import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolConfig
 import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolHandler
+import io.netty.handler.codec.http.websocketx.extensions.compression.WebSocketServerCompressionHandler
 import io.netty.handler.ssl.SslContext
 import io.netty.handler.ssl.SslContextBuilder
 import io.netty.handler.ssl.SslProvider
@@ -35,6 +38,8 @@ import javax.net.ssl.KeyManagerFactory
 /**
  * The echo server every client talks to, in its own JVM: Netty 4.2, `ws://127.0.0.1:<port>/echo`, echoes text and
  * binary frames as they come (fragments too), 1 MiB frame limit, no extensions (so no permessage-deflate for anyone).
+ * `/echo-deflate` is the same echo with permessage-deflate for clients that offer it (Netty's compression handler,
+ * its defaults: level 6, context kept both ways), for the JSON workloads' compressed column.
  *
  * Usage: `EchoServer <port> [warmupMillis [keystore.p12 tls13Port tls12Port]]`. With a keystore it also serves
  * `wss://127.0.0.1:<tls13Port>/echo`, restricted to TLS 1.3, and `wss://127.0.0.1:<tls12Port>/echo`, restricted to
@@ -48,6 +53,7 @@ import javax.net.ssl.KeyManagerFactory
  */
 object EchoServer {
     private const val PATH = "/echo"
+    private const val DEFLATE_PATH = "/echo-deflate"
     private const val MAX_FRAME = 1 shl 20
 
     /** The one cipher suite allowed per protocol; all clients measured support both (ktor-network-tls included). */
@@ -117,17 +123,44 @@ object EchoServer {
                 .allowExtensions(false)
                 .build()
 
+        private val deflateConfig = config.toBuilder().allowExtensions(true).build()
+
         override fun initChannel(ch: SocketChannel) {
             if (ssl != null) ch.pipeline().addLast(ssl.newHandler(ch.alloc()))
             ch
                 .pipeline()
                 .addLast(HttpServerCodec())
                 .addLast(HttpObjectAggregator(65_536))
-                .addLast(WebSocketServerProtocolHandler(config))
+                .addLast(Route(config, deflateConfig))
                 .addLast(EchoHandler())
         }
 
         override fun isSharable() = true
+    }
+
+    /**
+     * Looks at the upgrade request and puts the WebSocket handlers behind itself: for [DEFLATE_PATH] Netty's
+     * compression handler and a protocol handler that allows extensions (the request goes on as `/echo`), for any
+     * other path the plain protocol handler; then it leaves the pipeline. The protocol handler puts its handshake
+     * handler in front of itself, so the compression handler is added last, to come first.
+     */
+    private class Route(
+        private val config: WebSocketServerProtocolConfig,
+        private val deflateConfig: WebSocketServerProtocolConfig,
+    ) : ChannelInboundHandlerAdapter() {
+        override fun channelRead(ctx: ChannelHandlerContext, msg: Any) {
+            val pipeline = ctx.pipeline()
+            val deflate = msg is FullHttpRequest && msg.uri() == DEFLATE_PATH
+            if (deflate) (msg as FullHttpRequest).setUri(PATH)
+            pipeline.addAfter(
+                ctx.name(),
+                "websocket",
+                WebSocketServerProtocolHandler(if (deflate) deflateConfig else config),
+            )
+            if (deflate) pipeline.addAfter(ctx.name(), "deflate", WebSocketServerCompressionHandler(MAX_FRAME))
+            pipeline.remove(this)
+            ctx.fireChannelRead(msg)
+        }
     }
 
     /** Writes each data frame back as it came; flushes once per read batch, not per frame. */

@@ -154,7 +154,7 @@ object Harness {
         val started = System.nanoTime()
         val url =
             if (spec.tls == null) {
-                "ws://127.0.0.1:${server.port}/echo"
+                "ws://127.0.0.1:${server.port}${spec.params["path"] ?: "/echo"}"
             } else {
                 "wss://127.0.0.1:${server.tlsPorts.getValue(spec.tls)}/echo"
             }

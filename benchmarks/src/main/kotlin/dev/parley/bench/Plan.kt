@@ -49,7 +49,8 @@ data class Plan(
                 text(200, 2_000, FOREVER, FOREVER, timeout = 60).callbackDriven(),
                 binary(20, 200, FOREVER, FOREVER, timeout = 60).callbackDriven(),
                 rtt(20, 200, FOREVER, FOREVER, timeout = 60).callbackDriven(),
-            ) + wss { rtt(20, 200, FOREVER, FOREVER, timeout = 60) } + wss { binary(20, 200, FOREVER, FOREVER, 60) },
+            ) + wss { rtt(20, 200, FOREVER, FOREVER, timeout = 60) } + wss { binary(20, 200, FOREVER, FOREVER, 60) } +
+                json(200, 2_000, FOREVER, FOREVER, timeout = 60),
             serverWarmupMillis = 300,
             restartWarmupMillis = 100,
             reconnectCycles = 1,
@@ -81,7 +82,8 @@ data class Plan(
                 rtt(30_000, 10_000, warmupMs = 3_000, durationMs = 5_000, timeout = 120).callbackDriven(),
             ) +
                 wss { rtt(30_000, 10_000, warmupMs = 3_000, durationMs = 5_000, timeout = 120) } +
-                wss { binary(FOREVER, FOREVER, warmupMs = 3_000, durationMs = 2_500, timeout = 120) },
+                wss { binary(FOREVER, FOREVER, warmupMs = 3_000, durationMs = 2_500, timeout = 120) } +
+                json(FOREVER, FOREVER, warmupMs = 3_000, durationMs = 2_500, timeout = 120),
             serverWarmupMillis = 3_000,
             restartWarmupMillis = 300,
             reconnectCycles = 4,
@@ -129,6 +131,28 @@ data class Plan(
                 ),
                 timeout,
             )
+
+        /**
+         * `cb-json` and `cb-json-deflate`: 300-char market-data JSON messages, callback-driven with 64 in flight, on
+         * the plain echo and on the one that agrees permessage-deflate with whoever offers it.
+         */
+        private fun json(warmupCount: Long, count: Long, warmupMs: Long, durationMs: Long, timeout: Long) =
+            listOf("cb-json" to "/echo", "cb-json-deflate" to "/echo-deflate").map { (key, path) ->
+                WorkloadSpec(
+                    key,
+                    "cb-json",
+                    mapOf(
+                        "size" to 300,
+                        "window" to 64,
+                        "warmupCount" to warmupCount,
+                        "warmupMs" to warmupMs,
+                        "count" to count,
+                        "durationMs" to durationMs,
+                        "path" to path,
+                    ),
+                    timeout,
+                )
+            }
 
         private fun rtt(warmupCount: Long, count: Long, warmupMs: Long, durationMs: Long, timeout: Long) = WorkloadSpec(
             "rtt",

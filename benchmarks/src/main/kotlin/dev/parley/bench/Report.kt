@@ -81,6 +81,11 @@ class Report(
             throughput("cb-text", "cb")
             throughput("cb-binary", "cb")
             rtt("cb-rtt", "cb")
+            for (key in listOf("cb-json", "cb-json-deflate")) {
+                add(Column(key, "msgsPerSec", "$key 300 B JSON", "msgs/s", true, 0, bestPeer = true))
+                add(Column(key, "wireBytesUpPerMsg", "$key wire up", "B/msg", false, 1))
+                add(Column(key, "wireBytesDownPerMsg", "$key wire down", "B/msg", false, 1))
+            }
             for (spec in options.workloads.filter { it.tls != null }) {
                 val label = "wss ${tlsName(spec.tls!!)}"
                 if (spec.workload == "rtt") rtt(spec.key, label) else throughput(spec.key, label)
@@ -273,6 +278,13 @@ class Report(
                 "cb 64 B text client CPU µs/msg" to listOfNotNull(col("cb-text", "cpuUsPerMsg")),
                 "cb 16 KiB binary MB/s" to listOfNotNull(col("cb-binary", "mbPerSec")),
                 "cb RTT p50 / p99 / p99.9 µs" to rtt("cb-rtt"),
+                "cb 300 B JSON msgs/s" to listOfNotNull(col("cb-json", "msgsPerSec")),
+                "cb 300 B JSON, deflate offered: msgs/s" to listOfNotNull(col("cb-json-deflate", "msgsPerSec")),
+                "deflate: wire B/msg up / down" to
+                    listOfNotNull(
+                        col("cb-json-deflate", "wireBytesUpPerMsg"),
+                        col("cb-json-deflate", "wireBytesDownPerMsg"),
+                    ),
             ) +
                 wss.filter { it.workload == "rtt" }.map {
                     "wss ${tlsName(it.tls!!)} RTT p50 / p99 / p99.9 µs" to rtt(it.key)
@@ -410,6 +422,20 @@ class Report(
                 ", but callback-driven: the driver sends one message, then every send is made inside the client's " +
                 "receive callback in the client's own idiom (see Client configuration): " + what
         }
+
+        "cb-json" ->
+            "one connection, 300-char market-data JSON text messages (64 that differ in their numbers, in turn), " +
+                "callback-driven with at most 64 awaiting their echo; messages/s. First 5,000 go through a " +
+                "byte-counting relay (untimed) for the bytes per message on the wire each way, frame headers " +
+                "included. On `${spec.params["path"]}`" +
+                if (spec.params["path"] == "/echo-deflate") {
+                    ", where the server agrees permessage-deflate (Netty, level 6, context kept) with a client that " +
+                        "offers it: each client with its own defaults (Parley, OkHttp and Java-WebSocket compress " +
+                        "messages from 1,024 bytes, so they send these uncompressed; Jetty offers it when asked, " +
+                        "which this run does; Ktor's raw client and the JDK's offer nothing)."
+                } else {
+                    ", no compression."
+                }
 
         "reconnect" ->
             "the server process is killed (SIGKILL) and restarted on the same port " +

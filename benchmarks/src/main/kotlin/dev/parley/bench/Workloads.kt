@@ -29,6 +29,7 @@ class Workloads(
         "cb-text" -> callbackPipelined(binary = false)
         "cb-binary" -> callbackPipelined(binary = true)
         "cb-rtt" -> callbackRoundTrips()
+        "cb-json" -> callbackJson()
         "connect" -> connects()
         "idle" -> idle()
         "reconnect" -> reconnect()
@@ -72,9 +73,16 @@ class Workloads(
     }
 
     /** As [pipelined], but each send is made from the library's receive callback (see [CallbackEchoes]). */
-    private fun callbackPipelined(binary: Boolean): Map<String, Any?> {
+    private fun callbackPipelined(binary: Boolean, texts: List<String>? = null): Map<String, Any?> {
         val size = p.int("size")
-        val echoes = CallbackEchoes(binary, size, p.int("window"))
+        val echoes =
+            if (texts ==
+                null
+            ) {
+                CallbackEchoes(binary, size, p.int("window"))
+            } else {
+                CallbackEchoes(false, size, p.int("window"), texts)
+            }
         val conn = respond(echoes)
         echoes.run(conn, p.long("warmupCount"), p.long("warmupMs"), null)
         val cpuBefore = processCpuNanos()
@@ -82,6 +90,32 @@ class Workloads(
         val cpuNanos = processCpuNanos() - cpuBefore
         echoes.check()
         return throughputFigures(sent, nanos, size, cpuNanos)
+    }
+
+    /**
+     * Callback-driven echo of market-data JSON ([JsonMessages]): first a fixed count through a byte-counting relay
+     * ([WireCounter]), for the bytes each message takes on the wire each way (frame headers and, where agreed,
+     * permessage-deflate included; the relay's own hop makes that pass slower, so it is not timed), then the timed
+     * run straight to the server. The server compresses only on `/echo-deflate`, and only for a client that offers it.
+     */
+    private fun callbackJson(): Map<String, Any?> {
+        val size = p.int("size")
+        val texts = JsonMessages.make(size)
+        val wire = WireCounter(uri.port).use { relay ->
+            val echoes = CallbackEchoes(false, size, p.int("window"), texts)
+            val relayed = URI(uri.scheme, null, uri.host, relay.port, uri.path, null, null)
+            val conn = opened { client.respond(relayed, echoes) }
+            val (sent, _) = echoes.run(conn, WIRE_MESSAGES, Long.MAX_VALUE, null)
+            echoes.check()
+            conn.close()
+            // The upgrade's bytes are counted too; over this many messages they are a fraction of a byte each.
+            mapOf(
+                "wireBytesUpPerMsg" to relay.up.get().toDouble() / sent,
+                "wireBytesDownPerMsg" to relay.down.get().toDouble() / sent,
+                "wireRatio" to (relay.up.get() + relay.down.get()).toDouble() / (2.0 * sent * size),
+            )
+        }
+        return callbackPipelined(binary = false, texts) + wire
     }
 
     /** As [roundTrips], but each next message is sent from the callback that received the previous echo. */
@@ -265,6 +299,9 @@ class Workloads(
     }
 
     companion object {
+        /** Messages echoed through the counting relay, for the wire bytes per message. */
+        const val WIRE_MESSAGES = 5_000L
+
         /** The workloads whose sends come from the receive callback (the ones the trySend variant runs). */
         val CALLBACK_DRIVEN = setOf("cb-text", "cb-binary", "cb-rtt")
     }

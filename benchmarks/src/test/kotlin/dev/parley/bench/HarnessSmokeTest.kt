@@ -29,6 +29,9 @@ class HarnessSmokeTest {
                 "wss-rtt-tls12" to setOf("parley-kotlin"),
                 "wss-rtt-tls13" to setOf("parley-kotlin", "jdk"),
                 "wss-binary-tls13" to setOf("jdk"),
+                // One client that agrees deflate and one that offers none, on the deflating echo.
+                "cb-json" to setOf("parley-kotlin"),
+                "cb-json-deflate" to setOf("parley-kotlin", "ktor"),
             )
         val rest =
             plan.workloads.filter { it.key !in perClient }.map { spec ->
@@ -75,6 +78,14 @@ class HarnessSmokeTest {
                 }
 
                 "connect" -> has("p50Ms") { it > 0 && it <= m["p99Ms"]!! }
+
+                "json", "json-deflate" -> {
+                    has("messages") { it == 2_000.0 }
+                    has("msgsPerSec") { it > 0 }
+                    // 300-char messages: over 300 bytes a frame as they are, far fewer where deflate was agreed.
+                    val compressed = run.key == "cb-json-deflate" && run.client == "parley-kotlin"
+                    has("wireBytesDownPerMsg") { if (compressed) it < 150 else it > 300 }
+                }
 
                 "idle-50" -> {
                     has("connections") { it == 50.0 }

@@ -76,7 +76,9 @@ public enum class Opcode(
  * @property opcode the frame's opcode.
  * @property payload the frame's payload bytes.
  * @property fin whether this is the last frame of its message.
- * @property rsv the three reserved bits (RSV1 = 4, RSV2 = 2, RSV3 = 1); Parley rejects a frame that sets any.
+ * @property rsv the three reserved bits (RSV1 = 4, RSV2 = 2, RSV3 = 1). A transport passes them through both ways
+ *   untouched: RSV1 marks a compressed message when permessage-deflate was agreed (Parley compresses and inflates
+ *   itself); any other reserved bit is a protocol violation.
  */
 @ParleyTransportApi
 public class WireFrame(
@@ -106,7 +108,13 @@ public class OpenRequest(
     public val maxFrameSize: Long,
 )
 
-/** A way of opening WebSocket connections. One client owns one transport and closes it when it stops. */
+/**
+ * A way of opening WebSocket connections. One client owns one transport and closes it when it stops.
+ *
+ * Extensions are Parley's business, not the transport's: a transport sends [OpenRequest.headers] as given (they may
+ * offer permessage-deflate), reports the 101's headers in [TransportSession.responseHeaders] without judging
+ * `Sec-WebSocket-Extensions`, and passes payloads and reserved bits through unchanged.
+ */
 @ParleyTransportApi
 public interface Transport {
     /**

@@ -27,11 +27,14 @@ import kotlin.time.Duration
  * @param writes `null`: every write finishes at once; otherwise each write waits for that gate first.
  * @param failWriteAt the write with this number (from 1) throws an IOException instead of writing; `null`: none does.
  * @param answerClose when the client writes a close frame, the "peer" answers with this one at once.
+ * @param arrivedBeforeFailure a frame the peer sent just before the connection broke: it is in the inbound stream
+ *   when the failing write throws, as a close frame is when a server closes and resets while we write.
  */
 internal class ScriptedSession(
     private val writes: CompletableDeferred<Unit>? = null,
     private val failWriteAt: Int? = null,
     private val answerClose: WireFrame? = null,
+    private val arrivedBeforeFailure: WireFrame? = null,
 ) : TransportSession {
     override val subprotocol: String? = null
     override val responseHeaders: Map<String, List<String>> = emptyMap()
@@ -68,7 +71,10 @@ internal class ScriptedSession(
     override suspend fun write(frame: WireFrame) {
         writeStarted.complete(Unit)
         writes?.await()
-        if (writeCount.incrementAndGet() == failWriteAt) throw IOException("scripted write failure")
+        if (writeCount.incrementAndGet() == failWriteAt) {
+            arrivedBeforeFailure?.let { inbound.trySend(it) }
+            throw IOException("scripted write failure")
+        }
         written += frame
         if (frame.opcode == Opcode.CLOSE && answerClose != null) inbound.trySend(answerClose)
     }

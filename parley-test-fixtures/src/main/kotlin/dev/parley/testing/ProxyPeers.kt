@@ -10,9 +10,9 @@ import java.util.concurrent.TimeUnit
 import kotlin.concurrent.thread
 
 /**
- * Real proxies run as child processes on 127.0.0.1, for tests of Parley's proxy support against software it did not
- * write: tinyproxy (HTTP CONNECT, optionally with Basic authentication) and microsocks (SOCKS5, optionally with
- * RFC 1929 username/password). CI installs both with `.ci/install-peers`.
+ * Real proxies run as child processes on 127.0.0.1, for tests of Parley against software it did not write: tinyproxy
+ * (HTTP CONNECT, optionally with Basic authentication), microsocks (SOCKS5, optionally with RFC 1929
+ * username/password) and HAProxy (a TLS-terminating reverse proxy). CI installs them with `.ci/install-peers`.
  *
  * Each peer gets a free port and its own scratch directory (configuration and log); it is ready when it accepts TCP.
  * [ProxyPeer.close] kills it.
@@ -45,6 +45,40 @@ object ProxyPeers {
         return start("microsocks") { port, _ ->
             listOf(binary, "-i", LOOPBACK, "-p", port.toString()) +
                 if (username != null) listOf("-u", username, "-P", password!!) else emptyList()
+        }
+    }
+
+    /**
+     * HAProxy terminating TLS (the [TestPki] server certificate) in front of the plain WebSocket server on
+     * 127.0.0.1:[backendPort], in HTTP mode, which passes the upgrade and then tunnels the connection: the other
+     * reverse proxy users put in front of WebSocket servers, with OpenSSL underneath. Reach it at
+     * `wss://127.0.0.1:<port>/…`.
+     */
+    fun haproxyTls(backendPort: Int): ProxyPeer {
+        val binary = binary("haproxy")
+        return start("haproxy") { port, dir ->
+            // HAProxy wants the certificate and its key in one file.
+            val pem = File(dir, "server.pem").apply {
+                writeText(
+                    TestPki.server.certificate.toFile().readText() + TestPki.server.privateKey.toFile().readText(),
+                )
+            }
+            val config = buildString {
+                appendLine("defaults")
+                appendLine("  mode http")
+                appendLine("  timeout connect 5s")
+                appendLine("  timeout client 60s")
+                appendLine("  timeout server 60s")
+                // After the upgrade the connection is a tunnel, under this timeout instead of the two above.
+                appendLine("  timeout tunnel 1h")
+                appendLine("frontend tls")
+                appendLine("  bind $LOOPBACK:$port ssl crt ${pem.path}")
+                appendLine("  default_backend websocket")
+                appendLine("backend websocket")
+                appendLine("  server peer $LOOPBACK:$backendPort")
+            }
+            val file = File(dir, "haproxy.cfg").apply { writeText(config) }
+            listOf(binary, "-db", "-f", file.path)
         }
     }
 

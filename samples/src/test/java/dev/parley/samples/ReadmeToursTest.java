@@ -63,6 +63,13 @@ class ReadmeToursTest {
             "samples/src/main/java/dev/parley/samples/connecting/TlsAndProxies.java");
     }
 
+    @Test
+    void theCompressionExamplesInReadmeAreTheCompiledOnes() throws IOException {
+        assertReadmeShows("## Compression",
+            "samples/src/main/kotlin/dev/parley/samples/connecting/Compressed.kt",
+            "samples/src/main/java/dev/parley/samples/connecting/Compressed.java");
+    }
+
     /** README's first Kotlin and first Java block after {@code heading} are these files, from the line after {@code package}. */
     private static void assertReadmeShows(String heading, String kotlinFile, String javaFile) throws IOException {
         String readme = read(ROOT.resolve("README.md"));

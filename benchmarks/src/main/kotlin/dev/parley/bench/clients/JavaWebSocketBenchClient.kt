@@ -6,6 +6,8 @@ import dev.parley.bench.Conn
 import dev.parley.bench.Inbound
 import dev.parley.bench.Responder
 import org.java_websocket.client.WebSocketClient
+import org.java_websocket.drafts.Draft_6455
+import org.java_websocket.extensions.permessage_deflate.PerMessageDeflateExtension
 import org.java_websocket.handshake.ServerHandshake
 import java.io.IOException
 import java.net.URI
@@ -39,7 +41,8 @@ class JavaWebSocketBenchClient(
     ): CompletableFuture<Conn> {
         val opened = CompletableFuture<Conn>()
         val client =
-            object : WebSocketClient(uri) {
+            // Java-WebSocket offers permessage-deflate with this draft only: used for the deflate workloads.
+            object : WebSocketClient(uri, if (uri.path.endsWith("-deflate")) deflateDraft() else Draft_6455()) {
                 private val conn = JwsConn(this)
 
                 override fun onOpen(handshake: ServerHandshake) {
@@ -75,3 +78,5 @@ private class JwsConn(
         client.closeBlocking()
     }
 }
+
+private fun deflateDraft() = Draft_6455(PerMessageDeflateExtension())

@@ -9,6 +9,7 @@ import org.eclipse.jetty.client.HttpClient
 import org.eclipse.jetty.util.ssl.SslContextFactory
 import org.eclipse.jetty.websocket.api.Callback
 import org.eclipse.jetty.websocket.api.Session
+import org.eclipse.jetty.websocket.client.ClientUpgradeRequest
 import org.eclipse.jetty.websocket.client.WebSocketClient
 import java.net.URI
 import java.nio.ByteBuffer
@@ -28,13 +29,19 @@ class JettyBenchClient(
         }
 
     override val notes = "Jetty defaults, except idleTimeout = 0 (none; default 30 s)" +
+        "; permessage-deflate offered on the deflate workloads only (Jetty offers it when asked)" +
         "; callback-driven replies: session.sendText/sendBinary inside the listener"
 
     override fun connect(uri: URI, inbound: Inbound): CompletableFuture<Conn> =
-        client.connect(JettyListener(inbound), uri).thenApply { JettyConn(it) }
+        client.connect(JettyListener(inbound), uri, upgrade(uri)).thenApply { JettyConn(it) }
 
     override fun respond(uri: URI, responder: Responder): CompletableFuture<Conn> =
-        client.connect(JettyRespondingListener(responder), uri).thenApply { JettyConn(it) }
+        client.connect(JettyRespondingListener(responder), uri, upgrade(uri)).thenApply { JettyConn(it) }
+
+    /** Jetty offers permessage-deflate only when asked: it is, for the deflate workloads (`/echo-deflate`). */
+    private fun upgrade(uri: URI) = ClientUpgradeRequest().apply {
+        if (uri.path.endsWith("-deflate")) addExtensions("permessage-deflate")
+    }
 
     override fun close() = client.stop()
 

@@ -1,5 +1,6 @@
 package dev.parley.bench.clients
 
+import dev.parley.Compression
 import dev.parley.DisconnectDecision
 import dev.parley.DisconnectReason
 import dev.parley.Frame
@@ -35,17 +36,21 @@ import kotlin.time.Duration.Companion.milliseconds
 class ParleyKotlinClient(
     private val benchTls: BenchTls?,
     private val replyWithTrySend: Boolean,
+    /** Compresses every message (threshold 0) instead of those from 1,024 bytes, for the deflate workload's row. */
+    private val compressAll: Boolean = false,
 ) : BenchClient, ReconnectingClient {
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
 
     override val notes =
         "Parley defaults; sends use trySend (suspending send only when the queue is full); callback-driven " +
             (if (replyWithTrySend) "replies: client.trySend inside onFrame" else "replies: HandlerAction.Push") +
-            if (benchTls != null) "; wss: TlsSettings(trustManager)" else ""
+            (if (benchTls != null) "; wss: TlsSettings(trustManager)" else "") +
+            if (compressAll) "; compression = Compression(threshold = 0)" else ""
 
     private fun options(uri: URI) = parleyOptions {
         url = uri.toString()
         benchTls?.let { tls = TlsSettings(trustManager = it.trustManager) }
+        if (compressAll) compression = Compression(threshold = 0)
     }
 
     override fun connect(uri: URI, inbound: Inbound): CompletableFuture<Conn> =

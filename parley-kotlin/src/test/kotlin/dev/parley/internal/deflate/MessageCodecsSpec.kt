@@ -32,6 +32,13 @@ class MessageCodecsSpec :
             serverInflate(Inflater(true), wire) shouldBe text
         }
 
+        test("an empty message compresses to a few bytes that inflate back to nothing") {
+            val deflater = MessageDeflater(Deflater.DEFAULT_COMPRESSION, noContextTakeover = false)
+            val wire = deflater.deflate(ByteArray(0))
+            serverInflate(Inflater(true), wire).size shouldBe 0
+            MessageInflater(1024).inflate(serverDeflate(Deflater(6, true), ByteArray(0)), last = true).size shouldBe 0
+        }
+
         test("with context takeover the second copy of a message is a few bytes that only the kept context decodes") {
             val deflater = MessageDeflater(Deflater.DEFAULT_COMPRESSION, noContextTakeover = false)
             val first = deflater.deflate(text)
