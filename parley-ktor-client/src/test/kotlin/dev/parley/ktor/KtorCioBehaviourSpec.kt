@@ -10,7 +10,7 @@ import io.ktor.client.engine.cio.CIO
  * (the others are refused at once; HttpClientTransportSpec shows it). One client for the suite, as an application
  * would share one; it lives as long as the test JVM.
  */
-class KtorCioSuite :
+class KtorCioBehaviourSpec :
     ClientBehaviourSuite(
         KotlinApiPath("Kotlin API, caller's Ktor HttpClient (CIO)", refusesMaskedFrames = false) { httpClient(cio) },
     )

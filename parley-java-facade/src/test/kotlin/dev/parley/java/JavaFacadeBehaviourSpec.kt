@@ -16,7 +16,7 @@ import kotlin.time.Duration.Companion.seconds
 import kotlin.time.toJavaDuration
 
 /** The behaviour suite through the Java facade: its builder, its listener and its futures, on Parley's transport. */
-class JavaFacadeSuite : ClientBehaviourSuite(JavaFacadePath)
+class JavaFacadeBehaviourSpec : ClientBehaviourSuite(JavaFacadePath)
 
 private object JavaFacadePath : ClientPath {
     override val name = "Java facade, Parley's transport, ws://"
