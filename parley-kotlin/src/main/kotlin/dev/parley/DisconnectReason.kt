@@ -66,6 +66,16 @@ public sealed class DisconnectReason {
     ) : DisconnectReason()
 
     /**
+     * The [ParleyOptions.connectionInfo] provider failed for this attempt, or gave info that is not valid (a URL that
+     * is not `ws://` or `wss://`, a header Parley sets itself); nothing was dialled.
+     *
+     * @property cause what the provider threw, or the [IllegalArgumentException] that names what was invalid.
+     */
+    public data class ConnectionInfoFailed(
+        val cause: Throwable,
+    ) : DisconnectReason()
+
+    /**
      * The server answered the upgrade request with something other than `101 Switching Protocols`, or with a 101 that
      * breaks RFC 6455 (a wrong `Sec-WebSocket-Accept`, a subprotocol we did not offer).
      *

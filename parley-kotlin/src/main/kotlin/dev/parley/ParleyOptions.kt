@@ -59,6 +59,8 @@ public class ParleyOptions internal constructor(
     public val maxBufferedInboundBytes: Long,
     /** permessage-deflate as offered to the server, or `null` when Parley offers no compression. */
     public val compression: Compression?,
+    /** Computes each attempt's URL, extra headers and subprotocols, or `null` to use these options as they are. */
+    public val connectionInfo: ConnectionInfoProvider?,
 ) {
     override fun toString(): String {
         val shownHeaders = headers.joinToString { (k, v) ->
@@ -169,6 +171,18 @@ public class ParleyOptions internal constructor(
          */
         public var compression: Compression? = Compression()
 
+        /**
+         * Called before every connection attempt for that attempt's URL, extra headers and subprotocols (default
+         * `null`: these options, every time). For tokens that expire, endpoints that rotate, signed URLs; see
+         * [ConnectionInfoProvider] and, for bearer tokens, [BearerToken]. Set it with [connectionInfo].
+         */
+        public var connectionInfo: ConnectionInfoProvider? = null
+
+        /** Sets [connectionInfo]: `connectionInfo { ConnectionInfo(headers = listOf("Authorization" to token())) }`. */
+        public fun connectionInfo(provider: ConnectionInfoProvider) {
+            connectionInfo = provider
+        }
+
         /** Adds an upgrade request header. */
         public fun header(name: String, value: String) {
             headers += name to value
@@ -186,11 +200,9 @@ public class ParleyOptions internal constructor(
 
         /** Validates and freezes the options. @throws IllegalArgumentException naming the bad option. */
         public fun build(): ParleyOptions {
-            val uri = parseUrl(url)
+            val uri = parseWebSocketUrl(url)
             for ((k, v) in headers) validateHeader(k, v)
-            subprotocols.forEach { p ->
-                require(p.isNotEmpty() && p.all { it.isTokenChar() }) { "subprotocols: '$p' is not a valid token" }
-            }
+            subprotocols.forEach(::validateSubprotocol)
             require(connectTimeout.isPositive()) { "connectTimeout must be positive but was $connectTimeout" }
             require(closeTimeout.isPositive()) { "closeTimeout must be positive but was $closeTimeout" }
             require(writeTimeout.isPositive()) { "writeTimeout must be positive but was $writeTimeout" }
@@ -228,43 +240,8 @@ public class ParleyOptions internal constructor(
                 dispatcher = dispatcher,
                 maxBufferedInboundBytes = maxBufferedInboundBytes,
                 compression = compression,
+                connectionInfo = connectionInfo,
             )
-        }
-
-        private fun parseUrl(url: String?): URI {
-            requireNotNull(url) { "url is required" }
-            val uri =
-                try {
-                    URI(url)
-                } catch (e: URISyntaxException) {
-                    throw IllegalArgumentException("url '$url' is not a valid URI: ${e.reason}", e)
-                }
-            require(uri.scheme?.lowercase() in setOf("ws", "wss")) {
-                "url must use ws:// or wss:// but was '$url'"
-            }
-            require(!uri.host.isNullOrEmpty()) { "url must have a host but was '$url'" }
-            require(uri.fragment == null) { "url must not have a fragment (RFC 6455 §3) but was '$url'" }
-            // Not echoed: the message would carry the password into whatever logs it.
-            require(uri.rawUserInfo == null) {
-                "url must not carry credentials (user:password@host): send them in a header instead, e.g. " +
-                    "header(\"Authorization\", …), whose value Parley redacts in logs"
-            }
-            return uri
-        }
-
-        private fun validateHeader(name: String, value: String) {
-            require(
-                name.isNotEmpty() && name.all {
-                    it.isTokenChar()
-                },
-            ) { "headers: '$name' is not a valid header name" }
-            require(value.none { it == '\r' || it == '\n' || it == '\u0000' }) {
-                "headers: the value of '$name' contains CR, LF or NUL"
-            }
-            require(name.lowercase() !in RESERVED_HEADERS) {
-                "headers: '$name' is set by Parley itself" +
-                    if (name.equals("sec-websocket-protocol", true)) "; use subprotocols" else ""
-            }
         }
     }
 
@@ -314,3 +291,49 @@ private fun Char.isTokenChar(): Boolean = this in '!'..'~' && this !in "()<>@,;:
 
 /** The URI for logs and toString: query strings often carry tokens. */
 internal fun URI.withoutQuery(): String = if (rawQuery == null) toString() else toString().substringBefore('?') + "?…"
+
+/** Parses a `ws://` or `wss://` URL as the options and each attempt's [ConnectionInfo] need it. */
+internal fun parseWebSocketUrl(url: String?): URI {
+    requireNotNull(url) { "url is required" }
+    val uri =
+        try {
+            URI(url)
+        } catch (e: URISyntaxException) {
+            throw IllegalArgumentException("url '$url' is not a valid URI: ${e.reason}", e)
+        }
+    require(uri.scheme?.lowercase() in setOf("ws", "wss")) {
+        "url must use ws:// or wss:// but was '$url'"
+    }
+    require(!uri.host.isNullOrEmpty()) { "url must have a host but was '$url'" }
+    require(uri.fragment == null) { "url must not have a fragment (RFC 6455 §3) but was '$url'" }
+    // Not echoed: the message would carry the password into whatever logs it.
+    require(uri.rawUserInfo == null) {
+        "url must not carry credentials (user:password@host): send them in a header instead, e.g. " +
+            "header(\"Authorization\", …), whose value Parley redacts in logs"
+    }
+    return uri
+}
+
+internal fun validateHeader(name: String, value: String) {
+    require(
+        name.isNotEmpty() && name.all {
+            it.isTokenChar()
+        },
+    ) { "headers: '$name' is not a valid header name" }
+    require(value.none { it == '\r' || it == '\n' || it == '\u0000' }) {
+        "headers: the value of '$name' contains CR, LF or NUL"
+    }
+    require(name.lowercase() !in ParleyOptions.RESERVED_HEADERS) {
+        "headers: '$name' is set by Parley itself" +
+            if (name.equals("sec-websocket-protocol", true)) "; use subprotocols" else ""
+    }
+}
+
+/** Checks a subprotocol name (RFC 6455 §4.1: a token). */
+internal fun validateSubprotocol(protocol: String) {
+    require(
+        protocol.isNotEmpty() && protocol.all {
+            it.isTokenChar()
+        },
+    ) { "subprotocols: '$protocol' is not a valid token" }
+}

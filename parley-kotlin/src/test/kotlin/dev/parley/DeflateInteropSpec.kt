@@ -3,7 +3,7 @@ package dev.parley
 import dev.parley.support.RecordingHandler
 import dev.parley.support.Seen
 import dev.parley.support.awaitConnected
-import dev.parley.support.recorder
+import dev.parley.support.withRecordedClient
 import dev.parley.testing.ScriptedWsPeer
 import dev.parley.testing.TcpRelay
 import io.kotest.assertions.withClue
@@ -12,8 +12,6 @@ import io.kotest.matchers.comparables.shouldBeLessThan
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
 import io.kotest.matchers.types.shouldBeInstanceOf
-import kotlinx.coroutines.withTimeout
-import kotlin.time.Duration.Companion.seconds
 
 /*
  * permessage-deflate against servers nobody on this project wrote: npm's ws and Debian's python3-websockets, each in
@@ -122,24 +120,12 @@ private fun quote(i: Int): String =
         """${64_000 + i % 7}.5,${1_200 + i * 10}],["change",${63_990 + i % 5}.0,300]],"asks":[["delete",""" +
         """${64_020 + i % 3}.0,0],["new",64030.5,${90 + i}]],"instrument_name":"BTC-PERPETUAL"}}}"""
 
-/** Runs [block] with a client of [url] and its handler's record; the client is stopped afterwards. */
+/** Runs [block] with a client of [url]; the client is stopped afterwards. */
 private suspend fun withClient(
     url: String,
     configure: ParleyOptions.Builder.() -> Unit = {},
     block: suspend (ParleyClient, RecordingHandler<Unit>) -> Unit,
-) {
-    val handler = recorder()
-    val client = Parley.start(
-        handler,
-        Unit,
-        parleyOptions {
-            this.url = url
-            configure()
-        },
-    )
-    try {
-        block(client, handler)
-    } finally {
-        withTimeout(10.seconds) { client.stop() }
-    }
-}
+) = withRecordedClient({
+    this.url = url
+    configure()
+}, block)

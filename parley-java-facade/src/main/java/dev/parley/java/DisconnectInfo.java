@@ -29,7 +29,9 @@ public final class DisconnectInfo {
         /** The heartbeat saw no pong and no other frame in time after a ping; the socket was aborted. */
         HEARTBEAT_TIMEOUT,
         /** Nothing could be written for the write timeout (the peer stopped reading); the socket was aborted. */
-        WRITE_TIMEOUT
+        WRITE_TIMEOUT,
+        /** The connection info provider failed, or gave invalid info, for this attempt: {@link #cause()}. */
+        CONNECTION_INFO_FAILED
     }
 
     private final Kind kind;

@@ -1,9 +1,12 @@
 package dev.parley.java
 
+import dev.parley.BearerToken
 import dev.parley.ClientStoppedException
 import dev.parley.CloseCodes
 import dev.parley.Compression
 import dev.parley.ConnectFailedException
+import dev.parley.ConnectionInfo
+import dev.parley.ConnectionInfoProvider
 import dev.parley.ConnectionState
 import dev.parley.DisconnectReason
 import dev.parley.Frame
@@ -42,12 +45,15 @@ import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.transformWhile
 import kotlinx.coroutines.future.asCompletableFuture
+import kotlinx.coroutines.future.await
 import kotlinx.coroutines.launch
 import java.net.URI
 import java.nio.ByteBuffer
 import java.time.Duration
 import java.util.concurrent.CompletableFuture
+import java.util.concurrent.CompletionStage
 import java.util.concurrent.Executor
+import java.util.function.Function
 import javax.net.ssl.SSLContext
 import javax.net.ssl.X509KeyManager
 import javax.net.ssl.X509TrustManager
@@ -390,6 +396,38 @@ public class ParleyWebSocket private constructor(
         /** Offers no compression: every frame goes as it is. */
         public fun noCompression(): Builder = apply { settings += { compression = null } }
 
+        /**
+         * Sends `Authorization: Bearer <token>` with every attempt, [token] fetching a fresh one shortly before
+         * the one in hand expires or after a 401 (build it with `BearerToken.of(refreshBefore, fetch)`). Replaces a
+         * [connectionInfo] function set before, and is replaced by one set after.
+         */
+        public fun bearerToken(token: BearerToken): Builder = apply {
+            settings +=
+                { connectionInfo = token.connectionInfo() }
+        }
+
+        /**
+         * Computes each attempt's URL, extra headers and subprotocols: [provider] is called at the start of every
+         * attempt, inside the connect timeout, and its stage's [ConnectionInfo] (build one with
+         * `ConnectionInfo.builder()`) is used for that attempt only. For tokens that expire, rotating endpoints and
+         * signed URLs. A stage that fails, or info that is invalid, ends the attempt as
+         * [DisconnectInfo.Kind.CONNECTION_INFO_FAILED] and the reconnect policy applies. It may run on the client's
+         * own thread: it must not block; return a stage that completes later instead.
+         */
+        public fun connectionInfo(provider: Function<ConnectionAttempt, CompletionStage<ConnectionInfo>>): Builder =
+            apply {
+                settings += {
+                    connectionInfo = ConnectionInfoProvider { context ->
+                        val attempt = ConnectionAttempt(
+                            context.attempt,
+                            context.connections,
+                            context.lastReason?.let(JavaViews::disconnect),
+                        )
+                        provider.apply(attempt).await()
+                    }
+                }
+            }
+
         /** Trusts the server's certificate chain with [trustManager] instead of the JVM's default trust store. */
         public fun trustManager(trustManager: X509TrustManager): Builder =
             apply { settings += { tls = tls.copy(trustManager = trustManager) } }
@@ -587,6 +625,9 @@ private object JavaViews {
             is DisconnectReason.HeartbeatTimedOut -> info(DisconnectInfo.Kind.HEARTBEAT_TIMEOUT)
 
             is DisconnectReason.WriteTimedOut -> info(DisconnectInfo.Kind.WRITE_TIMEOUT)
+
+            is DisconnectReason.ConnectionInfoFailed ->
+                info(DisconnectInfo.Kind.CONNECTION_INFO_FAILED, cause = reason.cause)
         }
     }
 

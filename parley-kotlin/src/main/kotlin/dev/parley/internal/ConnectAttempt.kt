@@ -13,6 +13,8 @@ import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.TimeoutCancellationException
 import kotlinx.coroutines.channels.SendChannel
+import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeout
 
@@ -33,7 +35,7 @@ internal class Opened(
  */
 internal fun CoroutineScope.launchAttempt(
     transport: Transport,
-    request: OpenRequest,
+    prepare: suspend () -> OpenRequest,
     options: ParleyOptions,
     tag: Long,
     events: SendChannel<Tagged>,
@@ -43,6 +45,7 @@ internal fun CoroutineScope.launchAttempt(
         val outcome =
             try {
                 withTimeout(options.connectTimeout) {
+                    val request = connectionInfo(prepare)
                     val session = transport.open(request)
                     opened = session
                     // Extensions are checked here for every transport; a 101 that selects what we did not offer is
@@ -65,6 +68,8 @@ internal fun CoroutineScope.launchAttempt(
                 DisconnectReason.ConnectTimedOut(options.connectTimeout)
             } catch (e: CancellationException) {
                 throw e
+            } catch (e: ConnectionInfoException) {
+                DisconnectReason.ConnectionInfoFailed(e.cause!!)
             } catch (e: HandshakeRejectedException) {
                 DisconnectReason.HandshakeRejected(e.status, options.redacted(e.headers), e.message ?: "")
             } catch (e: Throwable) {
@@ -91,4 +96,20 @@ internal fun CoroutineScope.launchAttempt(
     } finally {
         opened?.abort()
     }
+}
+
+/** The connection info provider (or the info it gave) failed: [cause] says how. */
+private class ConnectionInfoException(cause: Throwable) : Exception(cause)
+
+/**
+ * Runs [prepare], telling its own failures from the attempt's: a cancellation while this coroutine is still active
+ * came from inside the provider (its own timeout, say) and is its failure, not the connect timeout.
+ */
+private suspend fun connectionInfo(prepare: suspend () -> OpenRequest): OpenRequest = try {
+    prepare()
+} catch (e: CancellationException) {
+    currentCoroutineContext().ensureActive()
+    throw ConnectionInfoException(e)
+} catch (e: Exception) {
+    throw ConnectionInfoException(e)
 }

@@ -1,7 +1,9 @@
 package dev.parley.internal
 
+import dev.parley.AttemptContext
 import dev.parley.ConnectFailedException
 import dev.parley.ConnectionClosedException
+import dev.parley.ConnectionInfo
 import dev.parley.ConnectionState
 import dev.parley.DisconnectDecision
 import dev.parley.DisconnectReason
@@ -17,10 +19,13 @@ import dev.parley.RetriesExhaustedException
 import dev.parley.StopReason
 import dev.parley.internal.deflate.DeflateNegotiation
 import dev.parley.internal.transport.SocketTransport
+import dev.parley.parseWebSocketUrl
 import dev.parley.transport.Opcode
 import dev.parley.transport.OpenRequest
 import dev.parley.transport.Transport
 import dev.parley.transport.WireFrame
+import dev.parley.validateHeader
+import dev.parley.validateSubprotocol
 import dev.parley.withoutQuery
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineDispatcher
@@ -61,10 +66,9 @@ internal class ConnectionLoop<S> private constructor(
     private val log = shared.log
     private val telemetry = shared.telemetry
 
-    /** The caller's headers, plus our permessage-deflate offer when compression is on. */
-    private val upgradeHeaders: List<Pair<String, String>> =
-        options.compression?.let { options.headers + (DeflateNegotiation.HEADER to DeflateNegotiation.offer(it)) }
-            ?: options.headers
+    /** Our permessage-deflate offer, a header of every upgrade request, when compression is on. */
+    private val deflateOffer: Pair<String, String>? =
+        options.compression?.let { DeflateNegotiation.HEADER to DeflateNegotiation.offer(it) }
 
     /**
      * Bounds the bytes of received messages held for the handler (see [InboundBudget]). A waiting reader wakes the
@@ -435,14 +439,34 @@ internal class ConnectionLoop<S> private constructor(
         generation++
         attempts++
         shared.currentAttempt = attempts
-        val request = OpenRequest(options.uri, upgradeHeaders, options.subprotocols, options.maxFrameSize)
-        log.info("connecting to {}", options.uri.withoutQuery())
-        if (log.isDebugEnabled) {
-            log.debug("upgrade headers: {}", options.redacted(options.headers.groupBy({ it.first }, { it.second })))
-        }
+        val context = AttemptContext(phase.failures + 1, connection, shared.lastReason)
         telemetry.emit(ParleyEvent.Connecting(phase.failures))
         attemptStartedNanos = clock.nanos()
-        attempt = loopScope.launchAttempt(transport, request, options, generation, events)
+        attempt = loopScope.launchAttempt(transport, { upgradeRequest(context) }, options, generation, events)
+    }
+
+    /**
+     * The upgrade request of one attempt: the options, with what the connection info provider gives for it. Runs at
+     * the start of the attempt, inside its connect timeout; an exception ends the attempt (ConnectAttempt).
+     */
+    private suspend fun upgradeRequest(context: AttemptContext): OpenRequest {
+        val info = options.connectionInfo?.connectionInfo(context) ?: ConnectionInfo.UNCHANGED
+        val uri = info.url?.let(::parseWebSocketUrl) ?: options.uri
+        info.headers.forEach { (name, value) -> validateHeader(name, value) }
+        info.subprotocols?.forEach(::validateSubprotocol)
+        val headers = options.headers + info.headers + listOfNotNull(deflateOffer)
+        log.info("connecting to {}", uri.withoutQuery())
+        if (log.isDebugEnabled) {
+            log.debug(
+                "upgrade headers: {}",
+                options.redacted(
+                    headers.groupBy({
+                        it.first
+                    }, { it.second }),
+                ),
+            )
+        }
+        return OpenRequest(uri, headers, info.subprotocols ?: options.subprotocols, options.maxFrameSize)
     }
 
     private suspend fun opened(report: Opened) {

@@ -215,6 +215,7 @@ constructor(
                 "heartbeat_timeout",
                 "transport_failed",
                 "write_timeout",
+                "connection_info_failed",
             )
 
         /** The number [STATE] reports: 0 disconnected, 1 connecting, 2 connected, 3 stopped. */
@@ -231,7 +232,7 @@ constructor(
         public fun stateName(state: ConnectionState): String = STATE_NAMES[stateCode(state)]
 
         /**
-         * The [REASON_TAG] value for [reason]: its kind only, never its message, so the tag has exactly the ten values
+         * The [REASON_TAG] value for [reason]: its kind only, never its message, so the tag has exactly the twelve values
          * of [DISCONNECT_REASONS]. They name the Java facade's `DisconnectInfo.Kind`s in lower case, except that its
          * `BY_LISTENER` is `by_handler` here, as [DisconnectReason.ByHandler].
          */
@@ -249,6 +250,7 @@ constructor(
                 is DisconnectReason.HeartbeatTimedOut -> 8
                 is DisconnectReason.TransportFailed -> 9
                 is DisconnectReason.WriteTimedOut -> 10
+                is DisconnectReason.ConnectionInfoFailed -> 11
             },
         ]
     }

@@ -133,7 +133,7 @@ class ParleyWebSocketMetricsBinderTest {
         assertEquals(List.of(), violations);
         // Java reads the names as static constants.
         assertEquals("parley.heartbeat.rtt", ParleyMetricsBinder.RTT);
-        assertEquals(11, ParleyMetricsBinder.DISCONNECT_REASONS.size());
+        assertEquals(12, ParleyMetricsBinder.DISCONNECT_REASONS.size());
     }
 
     private static void check(List<String> violations, String member, Type type) {

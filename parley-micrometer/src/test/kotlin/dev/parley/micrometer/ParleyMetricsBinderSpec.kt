@@ -68,6 +68,7 @@ private val DISCONNECT_REASONS = listOf(
     "heartbeat_timeout",
     "transport_failed",
     "write_timeout",
+    "connection_info_failed",
 )
 
 /** Runs [body] with a client connected to a fresh echo server, stopping the client and the server afterwards. */

@@ -6,8 +6,11 @@ import dev.parley.DisconnectReason
 import dev.parley.Frame
 import dev.parley.HandlerAction
 import dev.parley.InitResult
+import dev.parley.Parley
 import dev.parley.ParleyClient
 import dev.parley.ParleyHandler
+import dev.parley.ParleyOptions
+import dev.parley.parleyOptions
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.withTimeout
@@ -128,3 +131,20 @@ suspend fun ParleyClient.awaitStopped(timeout: Duration = 5.seconds): Connection
 
 suspend fun ParleyClient.awaitDisconnected(timeout: Duration = 5.seconds): ConnectionState.Disconnected =
     awaitState(timeout) { it is ConnectionState.Disconnected && it.reason != null } as ConnectionState.Disconnected
+
+/**
+ * Runs [block] with a client started on [options] (`url` and the rest) and its handler's record; the client is
+ * stopped afterwards, bounded, whatever [block] did.
+ */
+suspend fun withRecordedClient(
+    options: ParleyOptions.Builder.() -> Unit,
+    block: suspend (ParleyClient, RecordingHandler<Unit>) -> Unit,
+) {
+    val handler = recorder()
+    val client = Parley.start(handler, Unit, parleyOptions(options))
+    try {
+        block(client, handler)
+    } finally {
+        withTimeout(10.seconds) { client.stop() }
+    }
+}

@@ -64,6 +64,13 @@ class ReadmeToursTest {
     }
 
     @Test
+    void theConnectionInfoExamplesInReadmeAreTheCompiledOnes() throws IOException {
+        assertReadmeShows("## Fresh credentials for every attempt",
+            "samples/src/main/kotlin/dev/parley/samples/connecting/FreshCredentials.kt",
+            "samples/src/main/java/dev/parley/samples/connecting/FreshCredentials.java");
+    }
+
+    @Test
     void theCompressionExamplesInReadmeAreTheCompiledOnes() throws IOException {
         assertReadmeShows("## Compression",
             "samples/src/main/kotlin/dev/parley/samples/connecting/Compressed.kt",
