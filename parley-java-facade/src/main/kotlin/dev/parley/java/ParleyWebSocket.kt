@@ -115,6 +115,13 @@ public class ParleyWebSocket private constructor(
     @Volatile
     private var closed = false
 
+    /**
+     * What [start] made, for the calls a listener may make from its first callbacks: the core client runs (and may call
+     * onConnect on its own thread) before [start] has stored it, so a caller that finds nothing yet waits on the
+     * monitor [start] holds until then. Outside that window it is a plain read.
+     */
+    private fun current(): Started? = started ?: synchronized(this) { started }
+
     /** What exists once the first [connect] has started the core client. */
     private class Started(
         val client: ParleyClient,
@@ -128,11 +135,11 @@ public class ParleyWebSocket private constructor(
     public fun name(): String = options.name
 
     /** The current state; DISCONNECTED with no last disconnect before the first [connect]. */
-    public fun state(): ParleyState = started?.client?.state?.value?.let(JavaViews::state) ?: JavaViews.notStarted
+    public fun state(): ParleyState = current()?.client?.state?.value?.let(JavaViews::state) ?: JavaViews.notStarted
 
     /** A snapshot of health and traffic (zeros before the first [connect]). Cheap; never waits on the connection. */
     public fun metrics(): ConnectionMetrics =
-        started?.client?.metrics()?.let(JavaViews::metrics) ?: JavaViews.notStartedMetrics(options.sendQueueCapacity)
+        current()?.client?.metrics()?.let(JavaViews::metrics) ?: JavaViews.notStartedMetrics(options.sendQueueCapacity)
 
     /**
      * The core client's own snapshot, for Kotlin integrations such as `parley-micrometer` (Java sees [metrics]; this
@@ -140,7 +147,7 @@ public class ParleyWebSocket private constructor(
      */
     @JvmSynthetic
     public fun coreMetrics(): ParleyMetrics =
-        started?.client?.metrics() ?: JavaViews.notStartedCoreMetrics(options.sendQueueCapacity)
+        current()?.client?.metrics() ?: JavaViews.notStartedCoreMetrics(options.sendQueueCapacity)
 
     /**
      * The core client's [ParleyClient.events], for Kotlin integrations such as `parley-micrometer` (hidden from Java,
@@ -201,7 +208,7 @@ public class ParleyWebSocket private constructor(
     public fun sendPing(payload: ByteArray): CompletableFuture<Void?> = send(Frame.Ping(payload))
 
     private fun send(frame: Frame): CompletableFuture<Void?> =
-        started?.sends?.send(frame) ?: failed(NotConnectedException("not connected: call connect() first"))
+        current()?.sends?.send(frame) ?: failed(NotConnectedException("not connected: call connect() first"))
 
     /**
      * Runs the close handshake with [code] and [reason]; completes when it ends (the peer answered, or the close
@@ -213,7 +220,7 @@ public class ParleyWebSocket private constructor(
     public fun disconnect(code: Int, reason: String): CompletableFuture<Void?> {
         require(CloseCodes.isSendable(code)) { "close code $code may not be sent in a close frame" }
         require(reason.toByteArray(Charsets.UTF_8).size <= 123) { "close reason must be at most 123 bytes in UTF-8" }
-        val client = started?.client ?: return CompletableFuture.completedFuture(null)
+        val client = current()?.client ?: return CompletableFuture.completedFuture(null)
         return answer { client.disconnect(code, reason) }
     }
 
@@ -221,7 +228,7 @@ public class ParleyWebSocket private constructor(
     public fun disconnect(): CompletableFuture<Void?> = disconnect(CloseCodes.NORMAL, "")
 
     /** Delivers [message] to [ParleyListener.onInfo]; `false` if not started, stopped, or the mailbox is full. */
-    public fun tell(message: Any): Boolean = started?.client?.tell(message) ?: false
+    public fun tell(message: Any): Boolean = current()?.client?.tell(message) ?: false
 
     /**
      * Stops the client for good; completes when its socket and coroutines are released (a close frame is sent; nothing

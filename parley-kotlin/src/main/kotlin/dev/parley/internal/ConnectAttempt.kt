@@ -17,10 +17,15 @@ import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeout
+import java.net.URI
 
-/** An attempt's session, reported to the loop; the loop takes it over or closes it, never neither. */
+/**
+ * An attempt's session, reported to the loop; the loop takes it over or closes it, never neither. [uri] is where it
+ * went (the connection info provider may have chosen another URL than the options').
+ */
 internal class Opened(
     val session: TransportSession,
+    val uri: URI,
 ) : LoopInput
 
 /**
@@ -41,11 +46,13 @@ internal fun CoroutineScope.launchAttempt(
     events: SendChannel<Tagged>,
 ): Job = launch {
     var opened: TransportSession? = null
+    var uri: URI? = null
     try {
         val outcome =
             try {
                 withTimeout(options.connectTimeout) {
                     val request = connectionInfo(prepare)
+                    uri = request.uri
                     val session = transport.open(request)
                     opened = session
                     // Extensions are checked here for every transport; a 101 that selects what we did not offer is
@@ -88,7 +95,7 @@ internal fun CoroutineScope.launchAttempt(
         // A session that opened as the timeout struck did open: hand it over rather than report a timeout.
         val session = opened
         if (session != null) {
-            events.send(Tagged(tag, Opened(session)))
+            events.send(Tagged(tag, Opened(session, uri!!)))
             opened = null
         } else {
             events.send(Tagged(tag, Event.AttemptFailed(outcome!!)))

@@ -498,7 +498,7 @@ internal class ConnectionLoop<S> private constructor(
         telemetry.lastInboundNanos = clock.nanos()
         live.start()
         if (connection > 1) telemetry.totalReconnects.incrementAndGet()
-        log.info("connected to {} (subprotocol {})", options.uri.withoutQuery(), transportSession.subprotocol)
+        log.info("connected to {} (subprotocol {})", report.uri.withoutQuery(), transportSession.subprotocol)
         fire(Event.Upgraded)
     }
 
