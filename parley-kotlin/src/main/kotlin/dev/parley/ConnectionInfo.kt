@@ -17,9 +17,8 @@ public class ConnectionInfo(
     public val headers: List<Pair<String, String>> = emptyList(),
     public val subprotocols: List<String>? = null,
 ) {
-    override fun toString(): String =
-        "ConnectionInfo(url=${url?.let { if ('?' in it) it.substringBefore('?') + "?…" else it }}, " +
-            "headers=${headers.map { it.first }}, subprotocols=$subprotocols)"
+    override fun toString(): String = "ConnectionInfo(url=${url?.withoutQuery()}, " +
+        "headers=${headers.map { it.first }}, subprotocols=$subprotocols)"
 
     /** Builds a [ConnectionInfo] step by step, for Java. */
     public class Builder internal constructor() {

@@ -287,10 +287,14 @@ public enum class SendOverflow {
     FAIL,
 }
 
-private fun Char.isTokenChar(): Boolean = this in '!'..'~' && this !in "()<>@,;:\\\"/[]?={}"
+/** An RFC 9110 §5.6.2 token (header names, subprotocols, extension names and parameters): visible ASCII but separators. */
+internal fun String.isToken(): Boolean = isNotEmpty() && all { it in '!'..'~' && it !in "()<>@,;:\\\"/[]?={}" }
 
 /** The URI for logs and toString: query strings often carry tokens. */
-internal fun URI.withoutQuery(): String = if (rawQuery == null) toString() else toString().substringBefore('?') + "?…"
+internal fun URI.withoutQuery(): String = toString().withoutQuery()
+
+/** A URL for logs and toString, without its query (which often carries tokens). */
+internal fun String.withoutQuery(): String = if ('?' in this) substringBefore('?') + "?…" else this
 
 /** Parses a `ws://` or `wss://` URL as the options and each attempt's [ConnectionInfo] need it. */
 internal fun parseWebSocketUrl(url: String?): URI {
@@ -315,11 +319,7 @@ internal fun parseWebSocketUrl(url: String?): URI {
 }
 
 internal fun validateHeader(name: String, value: String) {
-    require(
-        name.isNotEmpty() && name.all {
-            it.isTokenChar()
-        },
-    ) { "headers: '$name' is not a valid header name" }
+    require(name.isToken()) { "headers: '$name' is not a valid header name" }
     require(value.none { it == '\r' || it == '\n' || it == '\u0000' }) {
         "headers: the value of '$name' contains CR, LF or NUL"
     }
@@ -331,9 +331,5 @@ internal fun validateHeader(name: String, value: String) {
 
 /** Checks a subprotocol name (RFC 6455 §4.1: a token). */
 internal fun validateSubprotocol(protocol: String) {
-    require(
-        protocol.isNotEmpty() && protocol.all {
-            it.isTokenChar()
-        },
-    ) { "subprotocols: '$protocol' is not a valid token" }
+    require(protocol.isToken()) { "subprotocols: '$protocol' is not a valid token" }
 }

@@ -457,14 +457,8 @@ internal class ConnectionLoop<S> private constructor(
         val headers = options.headers + info.headers + listOfNotNull(deflateOffer)
         log.info("connecting to {}", uri.withoutQuery())
         if (log.isDebugEnabled) {
-            log.debug(
-                "upgrade headers: {}",
-                options.redacted(
-                    headers.groupBy({
-                        it.first
-                    }, { it.second }),
-                ),
-            )
+            val byName = headers.groupBy({ it.first }, { it.second })
+            log.debug("upgrade headers: {}", options.redacted(byName))
         }
         return OpenRequest(uri, headers, info.subprotocols ?: options.subprotocols, options.maxFrameSize)
     }

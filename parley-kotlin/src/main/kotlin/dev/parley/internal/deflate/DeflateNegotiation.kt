@@ -1,6 +1,7 @@
 package dev.parley.internal.deflate
 
 import dev.parley.Compression
+import dev.parley.isToken
 import dev.parley.transport.HandshakeRejectedException
 
 /** What the server accepted of our permessage-deflate offer (RFC 7692 §7.1). */
@@ -121,18 +122,15 @@ internal object DeflateNegotiation {
         .map { extension ->
             val parts = extension.split(';').map { it.trim() }
             val name = parts[0]
-            if (!isToken(name)) reject("malformed Sec-WebSocket-Extensions: '$extension'")
+            if (!name.isToken()) reject("malformed Sec-WebSocket-Extensions: '$extension'")
             name to parts.drop(1).map { param ->
                 val at = param.indexOf('=')
                 val key = (if (at < 0) param else param.substring(0, at)).trim()
                 val value = if (at < 0) null else param.substring(at + 1).trim().removeSurrounding("\"")
-                if (!isToken(key) || (value != null && value.isEmpty())) {
+                if (!key.isToken() || (value != null && value.isEmpty())) {
                     reject("malformed Sec-WebSocket-Extensions parameter '$param' in '$extension'")
                 }
                 key to value
             }
         }
-
-    private fun isToken(text: String): Boolean =
-        text.isNotEmpty() && text.all { it in '!'..'~' && it !in "()<>@,;:\\\"/[]?={}" }
 }

@@ -1,5 +1,6 @@
 package dev.parley.internal.transport
 
+import dev.parley.isToken
 import java.io.EOFException
 import java.net.ProtocolException
 
@@ -96,15 +97,11 @@ internal object UpgradeResponseReader {
         }
         val colon = line.indexOf(':')
         val name = if (colon > 0) line.substring(0, colon) else ""
-        if (name.isEmpty() || !name.all(::isTokenChar)) {
+        if (!name.isToken()) {
             throw ProtocolException("upgrade response: not a header line: '${printable(line)}'")
         }
         return name.lowercase() to line.substring(colon + 1).trim(' ', '\t')
     }
-
-    /** RFC 9110 §5.6.2 token characters. */
-    private fun isTokenChar(c: Char): Boolean =
-        c in 'a'..'z' || c in 'A'..'Z' || c in '0'..'9' || c in "!#$%&'*+-.^_`|~"
 
     /** At most 80 characters of [line], control and non-ASCII bytes shown as `\xNN`, for error messages. */
     private fun printable(line: String): String = buildString {
