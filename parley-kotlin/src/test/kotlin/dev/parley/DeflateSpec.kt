@@ -3,7 +3,7 @@ package dev.parley
 import dev.parley.internal.deflate.serverDeflate
 import dev.parley.support.RecordingHandler
 import dev.parley.support.Seen
-import dev.parley.support.recorder
+import dev.parley.support.withRecordedClient
 import dev.parley.testing.RawPeer
 import dev.parley.testing.RawWebSocketServer
 import dev.parley.testing.WsOpcode
@@ -12,10 +12,8 @@ import io.kotest.matchers.comparables.shouldBeLessThan
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
 import io.kotest.matchers.types.shouldBeInstanceOf
-import kotlinx.coroutines.withTimeout
 import java.util.zip.Deflater
 import java.util.zip.Inflater
-import kotlin.time.Duration.Companion.seconds
 
 /*
  * permessage-deflate against a raw server that negotiates it and then sends, byte for byte, what the test makes with
@@ -34,19 +32,11 @@ class DeflateSpec :
             block: suspend (ParleyClient, RawPeer, RecordingHandler<Unit>) -> Unit,
         ) {
             RawWebSocketServer(extraHeaders = extraHeaders).use { server ->
-                val handler = recorder()
-                val client = Parley.start(
-                    handler,
-                    Unit,
-                    parleyOptions {
-                        url = server.url()
-                        configure()
-                    },
-                )
-                try {
+                withRecordedClient({
+                    url = server.url()
+                    configure()
+                }) { client, handler ->
                     server.awaitConnection().use { peer -> block(client, peer, handler) }
-                } finally {
-                    withTimeout(10.seconds) { client.stop() }
                 }
             }
         }
@@ -205,14 +195,10 @@ class DeflateSpec :
             ) {
                 test(header) {
                     RawWebSocketServer(extraHeaders = listOf("Sec-WebSocket-Extensions: $header")).use { server ->
-                        val handler = recorder()
-                        val client = Parley.start(handler, Unit, parleyOptions { url = server.url() })
-                        try {
+                        withRecordedClient({ url = server.url() }) { _, handler ->
                             val reason = handler.awaitSeen<Seen.Disconnected>().reason
                             reason.shouldBeInstanceOf<DisconnectReason.HandshakeRejected>().status shouldBe 101
                             reason.message shouldContain why
-                        } finally {
-                            withTimeout(10.seconds) { client.stop() }
                         }
                     }
                 }

@@ -73,16 +73,12 @@ class Workloads(
     }
 
     /** As [pipelined], but each send is made from the library's receive callback (see [CallbackEchoes]). */
-    private fun callbackPipelined(binary: Boolean, texts: List<String>? = null): Map<String, Any?> {
+    private fun callbackPipelined(
+        binary: Boolean,
+        texts: List<String> = listOf("x".repeat(p.int("size"))),
+    ): Map<String, Any?> {
         val size = p.int("size")
-        val echoes =
-            if (texts ==
-                null
-            ) {
-                CallbackEchoes(binary, size, p.int("window"))
-            } else {
-                CallbackEchoes(false, size, p.int("window"), texts)
-            }
+        val echoes = CallbackEchoes(binary, size, p.int("window"), texts)
         val conn = respond(echoes)
         echoes.run(conn, p.long("warmupCount"), p.long("warmupMs"), null)
         val cpuBefore = processCpuNanos()
