@@ -13,9 +13,14 @@ import kotlin.time.toKotlinDuration
 
 /**
  * A bearer token that is fetched again shortly before it expires, for the `Authorization` header of each connection
- * attempt: `connectionInfo = token.connectionInfo()`. The token in hand is used while more than [refreshBefore] of
+ * attempt: `bearerToken(token)` in [parleyOptions]. The token in hand is used while more than [refreshBefore] of
  * its life is left; after that, or after the server rejected the upgrade with 401, the next attempt fetches a new one
  * first. Callers at once share one fetch. The token never appears in `toString()` or logs.
+ *
+ * A 401 is fatal by default ([DisconnectReason.recovery]), with one exception this token makes through
+ * [recoveryPolicy]: a 401 for a token that was reused from an earlier attempt (revoked early, or the server lost its
+ * sessions) is retried once, with a freshly fetched token. A 401 for a token fetched for that very attempt is not:
+ * fetching again would only repeat it.
  *
  * @param refreshBefore how long before its expiry a token counts as stale (default 30 s).
  * @param now the wall clock, for tests.
@@ -46,11 +51,18 @@ public class BearerToken(
     @Volatile
     private var current: Token? = null
 
+    /** Whether the token the last attempt sent was fetched for it, rather than reused from an earlier one. */
+    @Volatile
+    private var lastSentWasFetched = false
+
     /** The token to use now: the one in hand while it is fresh, else a newly fetched one. */
-    public suspend fun value(): String = lock.withLock {
+    public suspend fun value(): String = valueFetching().first
+
+    /** The token to use now, and whether it had to be fetched for it. */
+    private suspend fun valueFetching(): Pair<String, Boolean> = lock.withLock {
         val held = current
-        if (held != null && now() < held.expiresAt - refreshBefore.toJavaDuration()) return held.value
-        fetch().also { current = it }.value
+        if (held != null && now() < held.expiresAt - refreshBefore.toJavaDuration()) return held.value to false
+        fetch().also { current = it }.value to true
     }
 
     /** Forgets the token in hand, so the next [value] fetches one (a server that rejected it, a revoked session). */
@@ -64,8 +76,22 @@ public class BearerToken(
      */
     public fun connectionInfo(): ConnectionInfoProvider = ConnectionInfoProvider { context ->
         if ((context.lastReason as? DisconnectReason.HandshakeRejected)?.status == UNAUTHORIZED) invalidate()
-        ConnectionInfo(headers = listOf("Authorization" to "Bearer ${value()}"))
+        val (token, fetched) = valueFetching()
+        lastSentWasFetched = fetched
+        ConnectionInfo(headers = listOf("Authorization" to "Bearer $token"))
     }
+
+    /**
+     * [otherwise], except that a 401 answering a token reused from an earlier attempt is recoverable: the next attempt
+     * fetches a fresh token (see [connectionInfo]). A 401 answering a token fetched for that attempt stays as
+     * [otherwise] says (fatal by default). `bearerToken(token)` in [parleyOptions] sets this with the options'
+     * [ParleyOptions.Builder.recoveryPolicy] as [otherwise].
+     */
+    public fun recoveryPolicy(otherwise: RecoveryPolicy = RecoveryPolicy.DEFAULT): RecoveryPolicy =
+        RecoveryPolicy { reason ->
+            val unauthorized = (reason as? DisconnectReason.HandshakeRejected)?.status == UNAUTHORIZED
+            if (unauthorized && !lastSentWasFetched) Recovery.Recoverable() else otherwise.recovery(reason)
+        }
 
     override fun toString(): String = "BearerToken(refreshBefore=$refreshBefore, expiresAt=${current?.expiresAt})"
 

@@ -1,13 +1,40 @@
 package dev.parley
 
+import dev.parley.internal.defaultRecovery
+import dev.parley.internal.explanation
+import dev.parley.internal.parseRetryAfter
 import kotlin.time.Duration
 
 /**
  * Why a connection ended, or why an attempt to open one failed.
  *
  * Every transition to [ConnectionState.Disconnected] carries one, and [ParleyHandler.onDisconnect] receives it.
+ * [explain] says in one line what happened; [recovery] says whether reconnecting can help.
  */
 public sealed class DisconnectReason {
+    /**
+     * Parley's built-in verdict on whether another attempt can succeed; [ParleyOptions.recoveryPolicy] may decide
+     * otherwise, and it is what the client follows. Fatal are only the reasons bound to repeat for the same request:
+     * - [HandshakeRejected] with any status but 408, 429 and 5xx: 401, 403, 404, a redirect, a 200 from a plain web
+     *   page, and a 101 that breaks RFC 6455. 408, 429 and 5xx are recoverable, not before the server's `Retry-After`
+     *   ([HandshakeRejected.retryAfter]).
+     * - [ConnectFailed] because the server's certificate did not verify (untrusted, expired, another host's) or a
+     *   proxy refused our credentials ([ProxyAuthRequiredException], [SocksAuthFailedException]), would accept none we
+     *   have ([SocksNoAcceptableMethodException]), or refused the tunnel with a 4xx other than 408 and 429.
+     *
+     * Everything else is [Recovery.Recoverable]: closes by either side, timeouts, dropped and broken connections, a
+     * peer that broke the protocol (a restarting server may; the backoff and [ReconnectPolicy.maxRetries] bound a
+     * buggy one), DNS and TCP failures, and a failing [ParleyOptions.connectionInfo] provider.
+     */
+    public val recovery: Recovery get() = defaultRecovery(this)
+
+    /**
+     * What happened, in one line for people: `"the server did not accept the credentials (HTTP 401 Unauthorized)"`,
+     * `"the server closed the connection with code 1001 (going away)"`. For logs and user interfaces; the wording may
+     * change between versions, so match on the type and its properties, not on this text.
+     */
+    public fun explain(): String = explanation(this)
+
     /**
      * [ParleyClient.disconnect] closed the connection (or cancelled an attempt still connecting).
      *
@@ -87,7 +114,14 @@ public sealed class DisconnectReason {
         val status: Int,
         val headers: Map<String, List<String>>,
         val message: String,
-    ) : DisconnectReason()
+    ) : DisconnectReason() {
+        /**
+         * How long the server asked us to wait before trying again (its `Retry-After`, in seconds or as an HTTP date
+         * read against its own `Date` header), at most one hour; `null` when it did not say. A 429 or 503 usually
+         * carries one; the client does not reconnect sooner (see [Recovery.Recoverable.retryAfter]).
+         */
+        public val retryAfter: Duration? get() = parseRetryAfter(headers)
+    }
 
     /**
      * DNS, TCP, TLS and the upgrade together took longer than [ParleyOptions.connectTimeout].

@@ -1,6 +1,7 @@
 package dev.parley
 
 import kotlinx.coroutines.Deferred
+import kotlin.time.Duration
 
 /**
  * Your code's side of a connection: suspending callbacks that Parley calls one at a time, never concurrently, with
@@ -60,9 +61,10 @@ public interface ParleyHandler<S> {
 
     /**
      * Called when a connection or a connection attempt ends, with the [reason]. The decision says whether to reconnect:
-     * [DisconnectDecision.Default] follows [ParleyOptions.reconnect] (and never reconnects after
-     * [ParleyClient.disconnect]), [DisconnectDecision.Reconnect] reconnects even without a policy (with the default
-     * backoff), [DisconnectDecision.StayDisconnected] stays down until [ParleyClient.connect].
+     * [DisconnectDecision.Default] follows [ParleyOptions.reconnect] for reasons [ParleyOptions.recoveryPolicy] calls
+     * recoverable (never after [ParleyClient.disconnect]; not sooner than a server's `Retry-After`),
+     * [DisconnectDecision.Reconnect] reconnects even without a policy or after a fatal reason, after the delay it
+     * names or with the backoff, [DisconnectDecision.StayDisconnected] stays down until [ParleyClient.connect].
      */
     public suspend fun onDisconnect(reason: DisconnectReason, state: S): DisconnectDecision<S> =
         DisconnectDecision.Default(state)
@@ -155,15 +157,30 @@ public sealed class DisconnectDecision<out S> {
     /** The new state. */
     public abstract val state: S
 
-    /** Follow [ParleyOptions.reconnect]; after [ParleyClient.disconnect] this never reconnects. */
+    /**
+     * Follow [ParleyOptions.reconnect] if [ParleyOptions.recoveryPolicy] calls the reason recoverable, waiting at
+     * least its `Retry-After`; stay disconnected after a fatal one. After [ParleyClient.disconnect] this never
+     * reconnects.
+     */
     public data class Default<S>(
         override val state: S,
     ) : DisconnectDecision<S>()
 
-    /** Reconnect with backoff, using the configured policy or [ReconnectPolicy.DEFAULT] if none is configured. */
+    /**
+     * Reconnect, also after a reason [ParleyOptions.recoveryPolicy] calls fatal, using the configured policy or
+     * [ReconnectPolicy.DEFAULT] if none is configured. The attempt counts toward [ReconnectPolicy.maxRetries].
+     *
+     * @property after the delay before the next attempt, chosen by the handler (for instance from a server's close
+     *   reason or its own schedule); `null` for the policy's backoff, or the server's `Retry-After` when longer.
+     */
     public data class Reconnect<S>(
         override val state: S,
-    ) : DisconnectDecision<S>()
+        val after: Duration? = null,
+    ) : DisconnectDecision<S>() {
+        init {
+            require(after == null || !after.isNegative()) { "after must not be negative but was $after" }
+        }
+    }
 
     /** Stay disconnected until [ParleyClient.connect] is called. */
     public data class StayDisconnected<S>(

@@ -61,6 +61,8 @@ public class ParleyOptions internal constructor(
     public val compression: Compression?,
     /** Computes each attempt's URL, extra headers and subprotocols, or `null` to use these options as they are. */
     public val connectionInfo: ConnectionInfoProvider?,
+    /** Which disconnects are worth reconnecting after, under [reconnect]; by default [RecoveryPolicy.DEFAULT]. */
+    public val recoveryPolicy: RecoveryPolicy,
 ) {
     override fun toString(): String {
         val shownHeaders = headers.joinToString { (k, v) ->
@@ -183,6 +185,23 @@ public class ParleyOptions internal constructor(
             connectionInfo = provider
         }
 
+        /**
+         * Which disconnects [reconnect] retries (default [RecoveryPolicy.DEFAULT], [DisconnectReason.recovery]): a
+         * fatal one, such as a 401, leaves the client disconnected until [ParleyClient.connect] instead of retrying
+         * the same refused request forever; a recoverable one with a `Retry-After` waits at least that long.
+         */
+        public var recoveryPolicy: RecoveryPolicy = RecoveryPolicy.DEFAULT
+
+        /**
+         * Sends `Authorization: Bearer <token>` with every attempt, fetched again before it expires and after a 401
+         * (sets [connectionInfo] to [BearerToken.connectionInfo]), and retries a 401 once when it answered a reused
+         * token (wraps [recoveryPolicy] with [BearerToken.recoveryPolicy]: set a policy of your own before this).
+         */
+        public fun bearerToken(token: BearerToken) {
+            connectionInfo = token.connectionInfo()
+            recoveryPolicy = token.recoveryPolicy(recoveryPolicy)
+        }
+
         /** Adds an upgrade request header. */
         public fun header(name: String, value: String) {
             headers += name to value
@@ -241,6 +260,7 @@ public class ParleyOptions internal constructor(
                 maxBufferedInboundBytes = maxBufferedInboundBytes,
                 compression = compression,
                 connectionInfo = connectionInfo,
+                recoveryPolicy = recoveryPolicy,
             )
         }
     }

@@ -15,6 +15,7 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runInterruptible
 import java.time.Instant
 import java.util.concurrent.CopyOnWriteArrayList
@@ -155,7 +156,7 @@ class ConnectionInfoSpec :
                 }
             }
 
-            test("a fresh token is reused, and a 401 makes the next attempt fetch a new one") {
+            test("a fresh token is reused, and a 401 for the reused token is retried once, with a new one") {
                 WebSocketTestServer.builder().echo().start().use { server ->
                     server.enqueueUpgrade(UpgradeBehavior.reject(401))
                     val fetched = AtomicInteger()
@@ -167,7 +168,7 @@ class ConnectionInfoSpec :
                     withRecordedClient({
                         url = server.url()
                         reconnect = fast
-                        connectionInfo = token.connectionInfo()
+                        bearerToken(token)
                     }) { client, handler ->
                         handler.expect<Seen.Disconnected>().reason
                             .shouldBeInstanceOf<DisconnectReason.HandshakeRejected>().status shouldBe 401
@@ -176,6 +177,29 @@ class ConnectionInfoSpec :
                         server.nextRequest().header("Authorization") shouldBe "Bearer t2"
                         token.toString() shouldContain "BearerToken("
                         BearerToken.Token("secret", Instant.EPOCH).toString().contains("secret") shouldBe false
+                    }
+                }
+            }
+
+            test("a 401 for a token fetched for that very attempt is fatal: no retry, no second fetch") {
+                WebSocketTestServer.builder().echo().start().use { server ->
+                    server.enqueueUpgrade(UpgradeBehavior.reject(401))
+                    val fetched = AtomicInteger()
+                    val token = BearerToken {
+                        BearerToken.Token("t${fetched.incrementAndGet()}", Instant.now().plusSeconds(3600))
+                    }
+                    withRecordedClient({
+                        url = server.url()
+                        reconnect = fast
+                        bearerToken(token)
+                    }) { client, _ ->
+                        val down = client.state.first {
+                            it is ConnectionState.Disconnected && it.reason != null && !it.awaitingDecision
+                        } as ConnectionState.Disconnected
+                        down.nextAttemptIn shouldBe null
+                        down.reason.shouldBeInstanceOf<DisconnectReason.HandshakeRejected>().status shouldBe 401
+                        fetched.get() shouldBe 1
+                        server.upgradeRequestCount() shouldBe 1
                     }
                 }
             }

@@ -128,4 +128,4 @@ private suspend fun withClient(
 ) = withRecordedClient({
     this.url = url
     configure()
-}, block)
+}, block = block)

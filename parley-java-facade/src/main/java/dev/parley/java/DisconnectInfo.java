@@ -1,10 +1,14 @@
 package dev.parley.java;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
-/** Why a connection or a connection attempt ended. Which getters are meaningful depends on {@link #kind()}. */
+/**
+ * Why a connection or a connection attempt ended. Which getters are meaningful depends on {@link #kind()};
+ * {@link #explanation()} says it in one line and {@link #recoverable()} whether another attempt can help.
+ */
 public final class DisconnectInfo {
     /** The kinds of disconnect, one per cause. */
     public enum Kind {
@@ -43,9 +47,13 @@ public final class DisconnectInfo {
     private final Map<String, List<String>> headers;
     private final String message;
     private final Throwable cause;
+    private final String explanation;
+    private final boolean recoverable;
+    private final Duration retryAfter;
 
     DisconnectInfo(Kind kind, int closeCode, String closeReason, boolean acknowledged, Object listenerReason,
-                   int httpStatus, Map<String, List<String>> headers, String message, Throwable cause) {
+                   int httpStatus, Map<String, List<String>> headers, String message, Throwable cause,
+                   String explanation, boolean recoverable, Duration retryAfter) {
         this.kind = Objects.requireNonNull(kind);
         this.closeCode = closeCode;
         this.closeReason = closeReason;
@@ -55,6 +63,9 @@ public final class DisconnectInfo {
         this.headers = headers;
         this.message = message;
         this.cause = cause;
+        this.explanation = explanation;
+        this.recoverable = recoverable;
+        this.retryAfter = retryAfter;
     }
 
     /** The kind of disconnect. */
@@ -84,6 +95,26 @@ public final class DisconnectInfo {
     /** The underlying failure, or {@code null}. */
     public Throwable cause() { return cause; }
 
+    /**
+     * What happened, in one line for people, e.g. "the server did not accept the credentials (HTTP 401
+     * Unauthorized)". For logs and user interfaces; the wording may change, so decide on {@link #kind()} instead.
+     */
+    public String explanation() { return explanation; }
+
+    /**
+     * Parley's built-in verdict: whether another attempt can succeed. {@code false} only for a reason bound to repeat:
+     * an upgrade refused with any status but 408, 429 and 5xx (so 401, 403, 404), a server certificate that does not
+     * verify, a proxy that refuses our credentials. The builder's {@code recoveryPolicy} may decide otherwise, and
+     * {@link ReconnectDecision#DEFAULT} follows that.
+     */
+    public boolean recoverable() { return recoverable; }
+
+    /**
+     * How long the server asked to wait before the next attempt (its {@code Retry-After}, at most an hour), or
+     * {@code null}; the default decision does not reconnect sooner.
+     */
+    public Duration retryAfter() { return retryAfter; }
+
     @Override
-    public String toString() { return "DisconnectInfo(" + kind + ": " + message + ")"; }
+    public String toString() { return "DisconnectInfo(" + kind + ": " + explanation + ")"; }
 }

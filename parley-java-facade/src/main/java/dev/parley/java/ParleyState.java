@@ -46,9 +46,11 @@ public final class ParleyState {
     private final StopKind stopKind;
     private final Object stopReason;
     private final Throwable stopCause;
+    private final boolean awaitingDecision;
 
     ParleyState(Kind kind, DisconnectInfo lastDisconnect, Duration nextAttemptIn, int attempt, String subprotocol,
-                Map<String, List<String>> responseHeaders, StopKind stopKind, Object stopReason, Throwable stopCause) {
+                Map<String, List<String>> responseHeaders, StopKind stopKind, Object stopReason, Throwable stopCause,
+                boolean awaitingDecision) {
         this.kind = Objects.requireNonNull(kind);
         this.lastDisconnect = lastDisconnect;
         this.nextAttemptIn = nextAttemptIn;
@@ -58,6 +60,7 @@ public final class ParleyState {
         this.stopKind = stopKind;
         this.stopReason = stopReason;
         this.stopCause = stopCause;
+        this.awaitingDecision = awaitingDecision;
     }
 
     /** Where the client is. */
@@ -68,6 +71,13 @@ public final class ParleyState {
 
     /** The delay before the next automatic attempt, or {@code null} if none is scheduled. */
     public Duration nextAttemptIn() { return nextAttemptIn; }
+
+    /**
+     * {@code true} while {@link ParleyListener#onDisconnect} has not answered, so whether a retry comes is not known
+     * yet; once {@code false}, a {@code null} {@link #nextAttemptIn()} means the client stays down until
+     * {@link ParleyWebSocket#connect}.
+     */
+    public boolean awaitingDecision() { return awaitingDecision; }
 
     /** 0 for a first or requested connect, n for the n-th automatic reconnect in a row. */
     public int attempt() { return attempt; }

@@ -20,6 +20,8 @@ import dev.parley.ParleyMetrics
 import dev.parley.ParleyOptions
 import dev.parley.ProxySettings
 import dev.parley.ReconnectPolicy
+import dev.parley.Recovery
+import dev.parley.RecoveryPolicy
 import dev.parley.RetriesExhaustedException
 import dev.parley.SendOverflow
 import dev.parley.StopReason
@@ -54,6 +56,7 @@ import java.util.concurrent.CompletableFuture
 import java.util.concurrent.CompletionStage
 import java.util.concurrent.Executor
 import java.util.function.Function
+import java.util.function.Predicate
 import javax.net.ssl.SSLContext
 import javax.net.ssl.X509KeyManager
 import javax.net.ssl.X509TrustManager
@@ -406,12 +409,11 @@ public class ParleyWebSocket private constructor(
         /**
          * Sends `Authorization: Bearer <token>` with every attempt, [token] fetching a fresh one shortly before
          * the one in hand expires or after a 401 (build it with `BearerToken.of(refreshBefore, fetch)`). Replaces a
-         * [connectionInfo] function set before, and is replaced by one set after.
+         * [connectionInfo] function set before, and is replaced by one set after. A 401 is fatal, except once for a
+         * token reused from an earlier attempt (the next attempt then fetches a fresh one); set a [recoveryPolicy]
+         * of your own before this call, as this one wraps it.
          */
-        public fun bearerToken(token: BearerToken): Builder = apply {
-            settings +=
-                { connectionInfo = token.connectionInfo() }
-        }
+        public fun bearerToken(token: BearerToken): Builder = apply { settings += { bearerToken(token) } }
 
         /**
          * Computes each attempt's URL, extra headers and subprotocols: [provider] is called at the start of every
@@ -434,6 +436,25 @@ public class ParleyWebSocket private constructor(
                     }
                 }
             }
+
+        /**
+         * Decides which disconnects the reconnect policy retries: [recoverable] answers for each one, on the
+         * client's own thread (so quickly, without blocking). By default [DisconnectInfo.recoverable], which calls a
+         * 401, 403 or 404 fatal: the client then stays disconnected until [connect] instead of retrying a refused
+         * request forever. A recoverable reason with a `Retry-After` still waits that long. A predicate that throws
+         * stops the client as a failed listener does.
+         */
+        public fun recoveryPolicy(recoverable: Predicate<DisconnectInfo>): Builder = apply {
+            settings += {
+                recoveryPolicy = RecoveryPolicy { reason ->
+                    if (recoverable.test(JavaViews.disconnect(reason))) {
+                        reason.recovery as? Recovery.Recoverable ?: Recovery.Recoverable()
+                    } else {
+                        Recovery.Fatal
+                    }
+                }
+            }
+        }
 
         /** Trusts the server's certificate chain with [trustManager] instead of the JVM's default trust store. */
         public fun trustManager(trustManager: X509TrustManager): Builder =
@@ -543,7 +564,8 @@ public class ParleyWebSocket private constructor(
 
 /** Java views of the core's Kotlin types: plain classes with enums, `java.time.Duration` and `int` codes. */
 private object JavaViews {
-    val notStarted = ParleyState(ParleyState.Kind.DISCONNECTED, null, null, 0, null, emptyMap(), null, null, null)
+    val notStarted =
+        ParleyState(ParleyState.Kind.DISCONNECTED, null, null, 0, null, emptyMap(), null, null, null, false)
 
     fun notStartedCoreMetrics(capacity: Int) = ParleyMetrics(
         ConnectionState.Disconnected(null, null, 0), kotlin.time.Duration.ZERO, null, 0, 0, 0, 0, 0, 0, 0, capacity, 0,
@@ -558,15 +580,18 @@ private object JavaViews {
         is ConnectionState.Disconnected ->
             ParleyState(
                 ParleyState.Kind.DISCONNECTED, state.reason?.let(::disconnect), state.nextAttemptIn?.toJavaDuration(),
-                state.failedAttempts, null, emptyMap(), null, null, null,
+                state.failedAttempts, null, emptyMap(), null, null, null, state.awaitingDecision,
             )
 
         is ConnectionState.Connecting ->
-            ParleyState(ParleyState.Kind.CONNECTING, null, null, state.attempt, null, emptyMap(), null, null, null)
+            ParleyState(
+                ParleyState.Kind.CONNECTING, null, null, state.attempt, null, emptyMap(), null, null, null, false,
+            )
 
         is ConnectionState.Connected ->
             ParleyState(
                 ParleyState.Kind.CONNECTED, null, null, 0, state.subprotocol, state.responseHeaders, null, null, null,
+                false,
             )
 
         is ConnectionState.Stopped -> {
@@ -589,7 +614,7 @@ private object JavaViews {
                         Triple(ParleyState.StopKind.RETRIES_EXHAUSTED, null, gaveUp)
                     }
                 }
-            ParleyState(ParleyState.Kind.STOPPED, null, null, 0, null, emptyMap(), kind, value, cause)
+            ParleyState(ParleyState.Kind.STOPPED, null, null, 0, null, emptyMap(), kind, value, cause, false)
         }
     }
 
@@ -605,6 +630,8 @@ private object JavaViews {
             cause: Throwable? = null,
         ) = DisconnectInfo(
             kind, code, closeReason, acknowledged, listenerReason, status, headers, reason.toString(), cause,
+            reason.explain(), reason.recovery is Recovery.Recoverable,
+            (reason.recovery as? Recovery.Recoverable)?.retryAfter?.toJavaDuration(),
         )
         return when (reason) {
             is DisconnectReason.ClosedLocally ->

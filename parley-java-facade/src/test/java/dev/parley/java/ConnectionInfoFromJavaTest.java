@@ -1,6 +1,7 @@
 package dev.parley.java;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
@@ -89,10 +90,15 @@ class ConnectionInfoFromJavaTest {
                 .build();
             try {
                 ws.connect();
-                assertEquals(DisconnectInfo.Kind.HANDSHAKE_REJECTED, recorder.nextDisconnect().kind());
+                DisconnectInfo rejection = recorder.nextDisconnect();
+                assertEquals(DisconnectInfo.Kind.HANDSHAKE_REJECTED, rejection.kind());
                 UpgradeRequest rejected = server.awaitUpgradeRequest();
                 assertEquals("Bearer t1", rejected.header("Authorization"));
+                // t1 was fetched for that attempt, so its 401 is fatal: no retry. The next connect() fetches anew.
+                assertFalse(rejection.recoverable());
+                ws.connect().get(5, TimeUnit.SECONDS);
                 assertEquals("Bearer t2", server.awaitUpgradeRequest().header("Authorization"));
+                assertEquals(2, fetched.get());
             } finally {
                 ws.stop().get(10, TimeUnit.SECONDS);
             }

@@ -621,7 +621,7 @@ class ParleyWebSocketContractTest {
 
     /** Owners whose every public nested type is API (enums such as Kind, ConnectionMetrics.Latency). */
     private static final Set<String> OPEN_OWNERS = Set.of("ParleyEventInfo", "ParleyState", "DisconnectInfo",
-        "ConnectionMetrics");
+        "ConnectionMetrics", "ReconnectDecision");
 
     /** ParleyWebSocket's public nested types: its Builder, and the Kotlin companion that carries builder(). */
     private static final Set<String> WEBSOCKET_NESTED = Set.of("ParleyWebSocket$Builder", "ParleyWebSocket$Companion");

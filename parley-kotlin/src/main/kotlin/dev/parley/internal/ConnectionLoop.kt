@@ -15,6 +15,7 @@ import dev.parley.ParleyEvent
 import dev.parley.ParleyHandler
 import dev.parley.ParleyOptions
 import dev.parley.ReconnectPolicy
+import dev.parley.Recovery
 import dev.parley.RetriesExhaustedException
 import dev.parley.StopReason
 import dev.parley.internal.deflate.DeflateNegotiation
@@ -410,7 +411,9 @@ internal class ConnectionLoop<S> private constructor(
                 startTimer((options.reconnect ?: ReconnectPolicy.DEFAULT).stableAfter, Event.StableElapsed)
 
             is Effect.ScheduleRetry -> {
-                val delay = backoffDelay(options.reconnect ?: ReconnectPolicy.DEFAULT, effect.attempt, random)
+                val delay = effect.chosen
+                    ?: backoffDelay(options.reconnect ?: ReconnectPolicy.DEFAULT, effect.attempt, random)
+                        .coerceAtLeast(effect.notBefore ?: Duration.ZERO)
                 nextAttemptIn = delay
                 log.info("reconnecting in {} (attempt {})", delay, effect.attempt + 1)
                 telemetry.emit(ParleyEvent.ReconnectScheduled(delay, effect.attempt + 1))
@@ -517,19 +520,25 @@ internal class ConnectionLoop<S> private constructor(
     }
 
     private suspend fun callOnDisconnect(effect: Effect.CallOnDisconnect) {
-        log.info("disconnected: {}", effect.reason)
-        telemetry.emit(ParleyEvent.Disconnected(effect.reason))
+        val reason = effect.reason
+        log.info("disconnected: {} ({})", reason.explain(), reason)
+        telemetry.emit(ParleyEvent.Disconnected(reason))
         waiters.disconnected()
-        val decision = invoker.call { handler.onDisconnect(effect.reason, it) } ?: return
+        // The recovery policy is the user's code too: it runs here, and a throw from it is a handler failure.
+        val (decision, recovery) =
+            invoker.call { handler.onDisconnect(reason, it) to options.recoveryPolicy.recovery(reason) } ?: return
         invoker.state = decision.state
         val kind =
             when (decision) {
                 is DisconnectDecision.Default -> Decision.Default
-                is DisconnectDecision.Reconnect -> Decision.Reconnect
+                is DisconnectDecision.Reconnect -> Decision.Reconnect(decision.after)
                 is DisconnectDecision.StayDisconnected -> Decision.Stay
                 is DisconnectDecision.Stop -> Decision.Stop(decision.reason)
             }
-        fire(Event.Decided(kind, effect.userClosed, effect.reason))
+        if (recovery is Recovery.Fatal && kind == Decision.Default && options.reconnect != null && !effect.userClosed) {
+            log.warn("not reconnecting: {} will not change by trying again; connect() once it is fixed", reason.explain())
+        }
+        fire(Event.Decided(kind, effect.userClosed, reason, recovery))
     }
 
     /** Runs a handler callback that returns an action, and carries the action out (or holds it, if it is Later). */

@@ -3,7 +3,9 @@ package dev.parley.internal
 import dev.parley.CloseCodes
 import dev.parley.DisconnectReason
 import dev.parley.ReconnectPolicy
+import dev.parley.Recovery
 import dev.parley.StopReason
+import kotlin.time.Duration
 
 /*
  * The connection's life as a pure table: (phase, event) -> (next phase, effects). No I/O, clock or randomness here;
@@ -124,11 +126,15 @@ internal sealed class Event : LoopInput {
         val abort: Boolean = false,
     ) : Event()
 
-    /** The handler's answer to onDisconnect, with whether the disconnect was the user's own [userClosed]. */
+    /**
+     * The handler's answer to onDisconnect, with whether the disconnect was the user's own [userClosed] and the
+     * recovery policy's verdict on [last].
+     */
     data class Decided(
         val decision: Decision,
         val userClosed: Boolean,
         val last: DisconnectReason,
+        val recovery: Recovery = Recovery.Recoverable(),
     ) : Event()
 }
 
@@ -136,7 +142,10 @@ internal sealed class Event : LoopInput {
 internal sealed class Decision {
     object Default : Decision()
 
-    object Reconnect : Decision()
+    /** Reconnect; [after] is the handler's own delay, or `null` for the backoff. */
+    data class Reconnect(
+        val after: Duration? = null,
+    ) : Decision()
 
     object Stay : Decision()
 
@@ -178,8 +187,14 @@ internal sealed class Effect {
 
     object StartStableTimer : Effect()
 
+    /**
+     * Wait, then attempt again: [chosen] when the handler named the delay, else the backoff for [attempt] but no less
+     * than [notBefore] (a server's Retry-After).
+     */
     data class ScheduleRetry(
         val attempt: Int,
+        val chosen: Duration? = null,
+        val notBefore: Duration? = null,
     ) : Effect()
 
     /** Fail every queued frame: the attempt failed or the connection is closing. */
@@ -357,7 +372,10 @@ private fun down(
     )
 }
 
-/** After onDisconnect: stop, connect as asked during the close handshake, reconnect with backoff, give up, or stay. */
+/**
+ * After onDisconnect: stop, connect as asked during the close handshake, reconnect with backoff, give up, or stay.
+ * A Default decision stays down after a fatal reason; only an explicit Reconnect overrides the verdict.
+ */
 private fun decide(phase: Phase.Disconnected, event: Event.Decided, configured: ReconnectPolicy?): Step {
     val decision = event.decision
     if (decision is Decision.Stop) {
@@ -370,9 +388,9 @@ private fun decide(phase: Phase.Disconnected, event: Event.Decided, configured: 
             Decision.Stay -> null
 
             // A user's disconnect() means "stay down" unless the handler explicitly asks to reconnect.
-            Decision.Default -> configured.takeUnless { event.userClosed }
+            Decision.Default -> configured.takeUnless { event.userClosed || event.recovery is Recovery.Fatal }
 
-            Decision.Reconnect -> configured ?: ReconnectPolicy.DEFAULT
+            is Decision.Reconnect -> configured ?: ReconnectPolicy.DEFAULT
 
             is Decision.Stop -> error("handled above")
         } ?: return Step(Phase.Disconnected(phase.failures))
@@ -383,6 +401,12 @@ private fun decide(phase: Phase.Disconnected, event: Event.Decided, configured: 
     }
     return Step(
         Phase.Disconnected(phase.failures + 1, retryScheduled = true),
-        listOf(Effect.ScheduleRetry(phase.failures)),
+        listOf(
+            Effect.ScheduleRetry(
+                phase.failures,
+                chosen = (decision as? Decision.Reconnect)?.after,
+                notBefore = (event.recovery as? Recovery.Recoverable)?.retryAfter,
+            ),
+        ),
     )
 }

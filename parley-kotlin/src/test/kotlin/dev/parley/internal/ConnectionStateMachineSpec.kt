@@ -3,6 +3,7 @@ package dev.parley.internal
 import dev.parley.CloseCodes
 import dev.parley.DisconnectReason
 import dev.parley.ReconnectPolicy
+import dev.parley.Recovery
 import dev.parley.StopReason
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.nulls.shouldBeNull
@@ -19,6 +20,7 @@ class ConnectionStateMachineSpec :
         val handlerClose = PendingClose(4000, "", byHandler = true, handlerReason = "done")
         val handlerFailed = StopReason.HandlerFailed(IllegalStateException("boom"))
         val acknowledgedBye = DisconnectReason.ClosedLocally(1000, "bye", acknowledged = true, 1000, "")
+        val unauthorized = DisconnectReason.HandshakeRejected(401, emptyMap(), "401 Unauthorized")
 
         data class Row(
             val name: String,
@@ -211,9 +213,48 @@ class ConnectionStateMachineSpec :
                 Row(
                     "an explicit Reconnect decision reconnects even without a policy",
                     Phase.Disconnected(0, retryScheduled = false),
-                    Event.Decided(Decision.Reconnect, userClosed = true, last = lost),
+                    Event.Decided(Decision.Reconnect(), userClosed = true, last = lost),
                     Phase.Disconnected(1, retryScheduled = true),
                     listOf(Effect.ScheduleRetry(0)),
+                ),
+                Row(
+                    "the default decision after a fatal reason stays down although a policy is configured",
+                    Phase.Disconnected(1, retryScheduled = false),
+                    Event.Decided(Decision.Default, userClosed = false, last = unauthorized, recovery = Recovery.Fatal),
+                    Phase.Disconnected(1, retryScheduled = false),
+                    policy = policy,
+                ),
+                Row(
+                    "an explicit Reconnect decision overrides a fatal verdict",
+                    Phase.Disconnected(1, retryScheduled = false),
+                    Event.Decided(Decision.Reconnect(), userClosed = false, last = unauthorized, recovery = Recovery.Fatal),
+                    Phase.Disconnected(2, retryScheduled = true),
+                    listOf(Effect.ScheduleRetry(1)),
+                    policy,
+                ),
+                Row(
+                    "a recoverable verdict with a Retry-After schedules the retry no sooner than it",
+                    Phase.Disconnected(0, retryScheduled = false),
+                    Event.Decided(Decision.Default, false, lost, Recovery.Recoverable(retryAfter = 7.seconds)),
+                    Phase.Disconnected(1, retryScheduled = true),
+                    listOf(Effect.ScheduleRetry(0, notBefore = 7.seconds)),
+                    policy,
+                ),
+                Row(
+                    "a Reconnect decision with its own delay schedules exactly that, and still counts the attempt",
+                    Phase.Disconnected(2, retryScheduled = false),
+                    Event.Decided(Decision.Reconnect(after = 3.seconds), userClosed = false, last = lost),
+                    Phase.Disconnected(3, retryScheduled = true),
+                    listOf(Effect.ScheduleRetry(2, chosen = 3.seconds)),
+                    policy,
+                ),
+                Row(
+                    "a Reconnect decision with its own delay still gives up at maxRetries",
+                    Phase.Disconnected(3, retryScheduled = false),
+                    Event.Decided(Decision.Reconnect(after = 3.seconds), userClosed = false, last = lost),
+                    Phase.Stopped(StopReason.RetriesExhausted(3, lost)),
+                    listOf(Effect.Terminate(StopReason.RetriesExhausted(3, lost))),
+                    policy,
                 ),
                 Row(
                     "StayDisconnected overrides the policy",

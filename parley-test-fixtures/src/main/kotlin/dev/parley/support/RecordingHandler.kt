@@ -133,14 +133,14 @@ suspend fun ParleyClient.awaitDisconnected(timeout: Duration = 5.seconds): Conne
     awaitState(timeout) { it is ConnectionState.Disconnected && it.reason != null } as ConnectionState.Disconnected
 
 /**
- * Runs [block] with a client started on [options] (`url` and the rest) and its handler's record; the client is
- * stopped afterwards, bounded, whatever [block] did.
+ * Runs [block] with a client started on [options] (`url` and the rest) and [handler]'s record (by default a handler
+ * that answers Ok and Default); the client is stopped afterwards, bounded, whatever [block] did.
  */
 suspend fun withRecordedClient(
     options: ParleyOptions.Builder.() -> Unit,
+    handler: RecordingHandler<Unit> = recorder(),
     block: suspend (ParleyClient, RecordingHandler<Unit>) -> Unit,
 ) {
-    val handler = recorder()
     val client = Parley.start(handler, Unit, parleyOptions(options))
     try {
         block(client, handler)

@@ -12,6 +12,7 @@ import dev.parley.java.ReconnectDecision
 import dev.parley.java.Reply
 import kotlinx.coroutines.CompletableDeferred
 import java.nio.ByteBuffer
+import kotlin.time.toKotlinDuration
 
 /**
  * The core handler behind a [ParleyListener]: every listener callback runs on [callbacks], so callbacks never overlap
@@ -67,12 +68,14 @@ internal class ListenerHandler(
 
     override suspend fun onInfo(message: Any, state: Unit): HandlerAction<Unit> = later { listener.onInfo(it, message) }
 
-    override suspend fun onDisconnect(reason: DisconnectReason, state: Unit): DisconnectDecision<Unit> =
-        when (onCallbackThread { listener.onDisconnect(disconnectInfo(reason)) } ?: ReconnectDecision.DEFAULT) {
-            ReconnectDecision.DEFAULT -> DisconnectDecision.Default(Unit)
-            ReconnectDecision.RECONNECT -> DisconnectDecision.Reconnect(Unit)
-            ReconnectDecision.STAY_DISCONNECTED -> DisconnectDecision.StayDisconnected(Unit)
+    override suspend fun onDisconnect(reason: DisconnectReason, state: Unit): DisconnectDecision<Unit> {
+        val decision = onCallbackThread { listener.onDisconnect(disconnectInfo(reason)) } ?: ReconnectDecision.DEFAULT
+        return when (decision.kind()) {
+            ReconnectDecision.Kind.DEFAULT -> DisconnectDecision.Default(Unit)
+            ReconnectDecision.Kind.RECONNECT -> DisconnectDecision.Reconnect(Unit, decision.delay()?.toKotlinDuration())
+            ReconnectDecision.Kind.STAY_DISCONNECTED -> DisconnectDecision.StayDisconnected(Unit)
         }
+    }
 
     private suspend fun <T> onCallbackThread(block: () -> T): T = if (inline) block() else callbacks.run(block)
 
