@@ -34,7 +34,9 @@ internal fun defaultRecovery(reason: DisconnectReason): Recovery = when (reason)
     is DisconnectReason.HandshakeRejected -> when (reason.status) {
         // Request timeout, rate limit and every server-side error: the server may well answer differently later.
         408, 429 -> Recovery.Recoverable(reason.retryAfter)
+
         in 500..599 -> Recovery.Recoverable(reason.retryAfter)
+
         // 401, 403, 404 and every other answer (a redirect, a 200 from a plain web page, a 101 that breaks RFC 6455)
         // are the same for the same request.
         else -> Recovery.Fatal
@@ -67,7 +69,9 @@ private fun isFatalConnectFailure(cause: Throwable): Boolean = causes(cause).any
         (it is ProxyRejectedException && it.status in 400..499 && it.status != 408 && it.status != 429)
 }
 
-private fun causes(e: Throwable): Sequence<Throwable> = generateSequence(e) { it.cause.takeIf { c -> c !== it } }.take(16)
+private fun causes(e: Throwable): Sequence<Throwable> = generateSequence(e) {
+    it.cause.takeIf { c -> c !== it }
+}.take(16)
 
 /** One line, for people: what happened and, where it helps, what to look at. */
 internal fun explanation(reason: DisconnectReason): String = when (reason) {

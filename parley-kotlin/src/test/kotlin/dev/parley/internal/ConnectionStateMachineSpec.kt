@@ -227,7 +227,12 @@ class ConnectionStateMachineSpec :
                 Row(
                     "an explicit Reconnect decision overrides a fatal verdict",
                     Phase.Disconnected(1, retryScheduled = false),
-                    Event.Decided(Decision.Reconnect(), userClosed = false, last = unauthorized, recovery = Recovery.Fatal),
+                    Event.Decided(
+                        Decision.Reconnect(),
+                        userClosed = false,
+                        last = unauthorized,
+                        recovery = Recovery.Fatal,
+                    ),
                     Phase.Disconnected(2, retryScheduled = true),
                     listOf(Effect.ScheduleRetry(1)),
                     policy,

@@ -118,7 +118,10 @@ class ReasonTriageSpec :
                 retryAfter("retry-after" to "Wed, 02 Dec 2026 09:00:00 GMT", "date" to date) shouldBe 0.seconds
             }
             test("without a Date header, an HTTP-date is read against the local clock") {
-                retryAfter("retry-after" to "Wed, 02 Dec 2026 10:00:10 GMT", now = Instant.parse("2026-12-02T10:00:00Z"))
+                retryAfter(
+                    "retry-after" to "Wed, 02 Dec 2026 10:00:10 GMT",
+                    now = Instant.parse("2026-12-02T10:00:00Z"),
+                )
                     .shouldBe(10.seconds)
             }
             test("more than an hour is an hour, and anything unreadable is ignored") {

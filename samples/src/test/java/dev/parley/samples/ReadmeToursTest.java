@@ -71,6 +71,13 @@ class ReadmeToursTest {
     }
 
     @Test
+    void theRecoveryExamplesInReadmeAreTheCompiledOnes() throws IOException {
+        assertReadmeShows("## What is retried, and when",
+            "samples/src/main/kotlin/dev/parley/samples/connecting/Recovering.kt",
+            "samples/src/main/java/dev/parley/samples/connecting/Recovering.java");
+    }
+
+    @Test
     void theCompressionExamplesInReadmeAreTheCompiledOnes() throws IOException {
         assertReadmeShows("## Compression",
             "samples/src/main/kotlin/dev/parley/samples/connecting/Compressed.kt",

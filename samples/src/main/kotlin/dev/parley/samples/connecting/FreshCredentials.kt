@@ -20,7 +20,7 @@ fun freshTokenOptions(tokens: TokenService): ParleyOptions = parleyOptions {
         val (value, expiresAt) = tokens.issue()
         BearerToken.Token(value, expiresAt)
     }
-    connectionInfo = token.connectionInfo()
+    bearerToken(token)
 }
 
 fun rotatingEndpointOptions(endpoints: List<String>): ParleyOptions = parleyOptions {
