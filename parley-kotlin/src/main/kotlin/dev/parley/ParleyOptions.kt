@@ -63,6 +63,8 @@ public class ParleyOptions internal constructor(
     public val connectionInfo: ConnectionInfoProvider?,
     /** Which disconnects are worth reconnecting after, under [reconnect]; by default [RecoveryPolicy.DEFAULT]. */
     public val recoveryPolicy: RecoveryPolicy,
+    /** The layers between the client and its handler, in order ([ClientLayer]); empty by default. */
+    public val layers: List<ClientLayer>,
 ) {
     override fun toString(): String {
         val shownHeaders = headers.joinToString { (k, v) ->
@@ -202,6 +204,14 @@ public class ParleyOptions internal constructor(
             recoveryPolicy = token.recoveryPolicy(recoveryPolicy)
         }
 
+        /** The layers between the client and its handler, in the order they see events; prefer [layer]. */
+        public val layers: MutableList<ClientLayer> = mutableListOf()
+
+        /** Adds [layer] after the ones added before, e.g. `layer(requests)` for a [Requests]. */
+        public fun layer(layer: ClientLayer) {
+            layers += layer
+        }
+
         /** Adds an upgrade request header. */
         public fun header(name: String, value: String) {
             headers += name to value
@@ -238,6 +248,9 @@ public class ParleyOptions internal constructor(
             }
             val name = name ?: "parley-${nextId.incrementAndGet()}"
             require(name.isNotBlank()) { "name must not be blank" }
+            require(layers.toSet().size == layers.size) {
+                "a layer was added twice: ${layers.groupBy { it }.filterValues { it.size > 1 }.keys}"
+            }
             return ParleyOptions(
                 uri = uri,
                 headers = headers.toList(),
@@ -261,6 +274,7 @@ public class ParleyOptions internal constructor(
                 compression = compression,
                 connectionInfo = connectionInfo,
                 recoveryPolicy = recoveryPolicy,
+                layers = layers.toList(),
             )
         }
     }

@@ -17,7 +17,9 @@ import dev.parley.SendResult
 import dev.parley.StopReason
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Deferred
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.channels.ClosedSendChannelException
 import kotlinx.coroutines.channels.SendChannel
@@ -37,6 +39,10 @@ internal class ClientShared(
     val telemetry: Telemetry,
     val log: ClientLog,
 ) {
+    /** Where the loop runs (one thread at a time); layers run their timers there too. Set once, as the client starts. */
+    @Volatile
+    var dispatcher: CoroutineDispatcher = Dispatchers.Default
+
     /** Starts as Connecting: a client connects as soon as it starts, so frames sent right away are queued. */
     val state = MutableStateFlow<ConnectionState>(ConnectionState.Connecting(0))
 

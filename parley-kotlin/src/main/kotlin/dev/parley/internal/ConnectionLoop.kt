@@ -33,6 +33,7 @@ import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineExceptionHandler
 import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
@@ -536,7 +537,10 @@ internal class ConnectionLoop<S> private constructor(
                 is DisconnectDecision.Stop -> Decision.Stop(decision.reason)
             }
         if (recovery is Recovery.Fatal && kind == Decision.Default && options.reconnect != null && !effect.userClosed) {
-            log.warn("not reconnecting: {} will not change by trying again; connect() once it is fixed", reason.explain())
+            log.warn(
+                "not reconnecting: {} will not change by trying again; connect() once it is fixed",
+                reason.explain(),
+            )
         }
         fire(Event.Decided(kind, effect.userClosed, reason, recovery))
     }
@@ -641,7 +645,12 @@ internal class ConnectionLoop<S> private constructor(
         session?.release(closeQueued = false, abort = true)
         session = null
         invoker.abandon()
-        (handler as? StopAware)?.stopped()
+        try {
+            (handler as? StopAware)?.stopped(reason)
+        } catch (e: Exception) {
+            // Too late to fail anything: the client is stopping either way. Said, not swallowed.
+            log.error("a layer failed while the client stopped", e)
+        }
         shared.mailbox.close(reason)
         shared.sendQueue.close()
         events.cancel()
@@ -682,15 +691,34 @@ internal class ConnectionLoop<S> private constructor(
         ): ParleyClient {
             val log = ClientLog(options.name)
             val shared = ClientShared(options, Telemetry(options.sendQueueCapacity, clock, log), log)
-            val loop = ConnectionLoop(handler, initialState, shared, transport, random, clock)
+            shared.dispatcher = dispatcher
+            // Layers decorate the handler; they are attached before the loop runs, so before any of their callbacks.
+            val layers = options.layers
+            val loop = ConnectionLoop(
+                if (layers.isEmpty()) handler else LayeredHandler(handler, layers),
+                initialState,
+                shared,
+                transport,
+                random,
+                clock,
+            )
             val scope =
                 parent ?: CoroutineScope(
                     SupervisorJob() + CoroutineExceptionHandler { _, e ->
                         log.debug("standalone client failed: {}", e)
                     },
                 )
-            val job = scope.launch(dispatcher + CoroutineName(options.name) + LoopMarker(shared)) { loop.run() }
-            return ClientHandle(shared, job)
+            val context = dispatcher + CoroutineName(options.name) + LoopMarker(shared)
+            val job = scope.launch(context, CoroutineStart.LAZY) { loop.run() }
+            val client = ClientHandle(shared, job)
+            try {
+                for (layer in layers) layer.attach(client)
+            } catch (e: Throwable) {
+                job.cancel()
+                throw e
+            }
+            job.start()
+            return client
         }
     }
 }

@@ -3,6 +3,7 @@ package dev.parley.internal
 import dev.parley.Frame
 import dev.parley.HandlerAction
 import dev.parley.ParleyHandler
+import dev.parley.StopReason
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.Dispatchers
@@ -16,7 +17,7 @@ import kotlinx.coroutines.flow.receiveAsFlow
 
 /** A handler that wants to know when its client has stopped for good (called once, by the loop, as it ends). */
 internal interface StopAware {
-    fun stopped()
+    fun stopped(reason: StopReason)
 }
 
 /**
@@ -68,7 +69,7 @@ internal class IncomingHandler(
         return HandlerAction.Later(next, Unit)
     }
 
-    override fun stopped() {
+    override fun stopped(reason: StopReason) {
         // Messages already handed over can still be collected; then the flow completes.
         channel.close()
         waiting.cancel()

@@ -11,12 +11,10 @@ import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.MutableSharedFlow
 import kotlinx.coroutines.flow.asSharedFlow
-import org.HdrHistogram.ShortCountsHistogram
 import java.time.Instant
 import java.util.concurrent.atomic.AtomicInteger
 import java.util.concurrent.atomic.AtomicLong
 import kotlin.time.Duration
-import kotlin.time.Duration.Companion.microseconds
 import kotlin.time.Duration.Companion.nanoseconds
 
 /** A monotonic clock in nanoseconds; injectable so that heartbeat and metrics timing can run on virtual time. */
@@ -119,7 +117,8 @@ internal class Telemetry(
 
     /** Called by the loop only (it owns [window]). */
     fun recordRoundTrip(rtt: Duration) {
-        latency = window.record(rtt)
+        window.record(rtt)
+        latency = window.stats()
     }
 
     override fun settled() {
@@ -163,46 +162,5 @@ internal class Telemetry(
     private companion object {
         const val EVENT_BUFFER = 1024
         const val DROP_EVENTS_PER_CONNECTION = 256
-    }
-}
-
-/**
- * Round-trip times over a bounded window: samples go to a current histogram that, once it holds [WINDOW] samples,
- * becomes the previous one; statistics cover both. Histograms are made on the first sample, since most clients never
- * measure latency, and use 2-byte counts (a window never exceeds 2,048 samples) at 2 significant digits.
- */
-private class LatencyWindow {
-    private var current: ShortCountsHistogram? = null
-    private var previous: ShortCountsHistogram? = null
-    private var count = 0L
-    private var total = Duration.ZERO
-
-    fun record(rtt: Duration): LatencyStats {
-        val micros = rtt.inWholeMicroseconds.coerceAtLeast(1)
-        val histogram = current ?: ShortCountsHistogram(SIGNIFICANT_DIGITS).also { current = it }
-        if (histogram.totalCount >= WINDOW) {
-            previous = histogram
-            current = ShortCountsHistogram(SIGNIFICANT_DIGITS)
-        }
-        current!!.recordValue(micros)
-        count++
-        total += rtt
-        val both = current!!.copy().also { merged -> previous?.let { merged.add(it) } }
-        fun at(percentile: Double) = both.getValueAtPercentile(percentile).microseconds
-        return LatencyStats(
-            count = count,
-            total = total,
-            last = rtt,
-            min = both.minValue.microseconds,
-            p50 = at(50.0),
-            p90 = at(90.0),
-            p99 = at(99.0),
-            max = both.maxValue.microseconds,
-        )
-    }
-
-    companion object {
-        const val WINDOW = 1024L
-        const val SIGNIFICANT_DIGITS = 2
     }
 }
