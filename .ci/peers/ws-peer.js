@@ -55,6 +55,28 @@ server.on('upgrade', (req, socket, head) => {
         ws.on('close', () => clearInterval(timer));
         break;
       }
+      case '/jsonrpc':
+        // A JSON-RPC 2.0 server, as exchange APIs are: `echo` answers with its params, `later` after params.ms
+        // milliseconds, `fail` with error -32000, `notify` first sends a notification (no id) and then its answer;
+        // any other method is -32601. Messages that are not requests with an id get no answer.
+        ws.on('message', (data) => {
+          let request;
+          try { request = JSON.parse(data.toString()); } catch (e) { return; }
+          if (request === null || typeof request !== 'object' || request.id === undefined) return;
+          const answer = (body) => ws.send(JSON.stringify(Object.assign({ jsonrpc: '2.0', id: request.id }, body)));
+          const params = request.params === undefined ? null : request.params;
+          switch (request.method) {
+            case 'echo': answer({ result: params }); break;
+            case 'later': setTimeout(() => answer({ result: params }), Number((params && params.ms) || 0)); break;
+            case 'fail': answer({ error: { code: -32000, message: 'failed as asked', data: params } }); break;
+            case 'notify':
+              ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'heartbeat', params: { type: 'notice' } }));
+              answer({ result: 'notified' });
+              break;
+            default: answer({ error: { code: -32601, message: 'Method not found' } });
+          }
+        });
+        break;
       case '/close':
         ws.close(Number(query.get('code') || 1000), query.get('reason') || '');
         break;

@@ -173,7 +173,15 @@ public class Requests<Id : Any>(
         }
         val late = synchronized(timedOutIds) { timedOutIds.remove(id) != null }
         unmatched.incrementAndGet()
-        attachedClient().tell(UnmatchedReply(id, frame, late))
+        val handle = attachedClient()
+        if (late) {
+            handle.shared.log.info("a reply to request {} came after its timeout: handed to onInfo", id)
+        } else {
+            handle.shared.log.warn("a reply for request id {}, which no request is waiting for: handed to onInfo", id)
+        }
+        if (!handle.tell(UnmatchedReply(id, frame, late))) {
+            handle.shared.log.warn("the mailbox is full: the unmatched reply to {} was counted but not handed on", id)
+        }
         return true
     }
 

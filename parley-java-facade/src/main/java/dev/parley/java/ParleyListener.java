@@ -60,6 +60,17 @@ public interface ParleyListener {
     default void onInfo(Reply reply, Object message) {}
 
     /**
+     * A reply to a {@link ParleyWebSocket#request} arrived that no request was waiting for: {@code late} when its
+     * request had timed out shortly before, else an id no recent request carried. It is not passed to
+     * {@link #onText} as if it were a new message. Called as {@link #onInfo} is; the default does nothing (Parley has
+     * logged it and counted it in {@link ParleyWebSocket#requestStats()}).
+     *
+     * @param id the request id the reply carried, as the codec reads it.
+     * @param text the reply (a binary reply decoded as UTF-8).
+     */
+    default void onUnmatchedReply(Reply reply, String id, String text, boolean late) {}
+
+    /**
      * A connection or an attempt ended. The answer decides about reconnecting: {@link ReconnectDecision#DEFAULT}
      * follows the builder's reconnect policy (and never reconnects after {@link ParleyWebSocket#disconnect}).
      */

@@ -22,6 +22,8 @@ import dev.parley.ProxySettings
 import dev.parley.ReconnectPolicy
 import dev.parley.Recovery
 import dev.parley.RecoveryPolicy
+import dev.parley.RequestCodec
+import dev.parley.Requests
 import dev.parley.RetriesExhaustedException
 import dev.parley.SendOverflow
 import dev.parley.StopReason
@@ -31,6 +33,7 @@ import dev.parley.java.internal.ListenerHandler
 import dev.parley.java.internal.SendForwarder
 import dev.parley.java.internal.SerialExecutor
 import dev.parley.java.internal.copyRemaining
+import dev.parley.java.internal.text
 import dev.parley.parleyOptions
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.CoroutineStart
@@ -92,6 +95,8 @@ import kotlin.time.toKotlinDuration
  */
 public class ParleyWebSocket private constructor(
     private val options: ParleyOptions,
+    /** Matches replies to [request]s, when the builder was given a codec. */
+    private val requests: Requests<*>?,
     private val listener: ParleyListener,
     private val eventListener: ParleyEventListener?,
     /** Runs listener callbacks one at a time; with the default executor, the core client's loop runs here too. */
@@ -209,6 +214,47 @@ public class ParleyWebSocket private constructor(
 
     /** Sends a ping. @throws IllegalArgumentException if [payload] is longer than 125 bytes. */
     public fun sendPing(payload: ByteArray): CompletableFuture<Void?> = send(Frame.Ping(payload))
+
+    /**
+     * Sends [text] as a request and completes with the text of its reply, matched by the codec given to
+     * [Builder.requests] (e.g. `JsonRpc.codec()`); the reply does not reach [ParleyListener.onText]. It completes
+     * exceptionally with `RequestTimeoutException` when no reply came within the builder's timeout (measured from this
+     * call; a reply after it goes to [ParleyListener.onUnmatchedReply]), with `ConnectionClosedException` when the
+     * connection ended first (the request is never sent again), or with the send's failure (`NotConnectedException`,
+     * `SendQueueFullException`: a request never waits for room). Safe from inside callbacks: chain on the future.
+     *
+     * @throws IllegalStateException if the builder was given no request codec.
+     * @throws IllegalArgumentException if the codec cannot read or stamp [text], or its id is already waiting
+     *   (`DuplicateRequestIdException`).
+     */
+    public fun request(text: String): CompletableFuture<String> = request(text, null)
+
+    /** [request] with its own [timeout] instead of the builder's. */
+    public fun request(text: String, timeout: Duration?): CompletableFuture<String> {
+        val requests =
+            checkNotNull(requests) { "no request codec: give one to the builder with requests(codec, timeout)" }
+        current() ?: return failedWith(NotConnectedException("not connected: call connect() first"))
+        val reply = requests.requestAsync(Frame.Text(text), timeout?.toKotlinDuration() ?: requests.timeout)
+        val future = CallbackFuture<String>(completions, callbacks)
+        reply.asCompletableFuture().whenComplete { frame, failure ->
+            if (failure == null) future.complete(frame.text()) else future.completeExceptionally(failure)
+        }
+        return future
+    }
+
+    /** The counts and latency of [request]s so far; zeros without a request codec or before the first [connect]. */
+    public fun requestStats(): RequestStats {
+        val m = requests?.metrics()
+        return if (m == null) {
+            RequestStats(0, 0, 0, 0, 0, JavaViews.latency(LatencyStats.EMPTY))
+        } else {
+            RequestStats(m.pending, m.answered, m.timedOut, m.failed, m.unmatched, JavaViews.latency(m.latency))
+        }
+    }
+
+    private fun <T> failedWith(e: Throwable) = CallbackFuture<T>(completions, callbacks).also {
+        it.completeExceptionally(e)
+    }
 
     private fun send(frame: Frame): CompletableFuture<Void?> =
         current()?.sends?.send(frame) ?: failed(NotConnectedException("not connected: call connect() first"))
@@ -328,6 +374,8 @@ public class ParleyWebSocket private constructor(
         private var listener: ParleyListener = object : ParleyListener {}
         private var eventListener: ParleyEventListener? = null
         private var executor: Executor? = null
+        private var requestCodec: RequestCodec<*>? = null
+        private var requestTimeout: Duration = Duration.ofSeconds(30)
 
         /** Adds a header to the upgrade request. */
         public fun header(name: String, value: String): Builder = apply { settings += { header(name, value) } }
@@ -456,6 +504,17 @@ public class ParleyWebSocket private constructor(
             }
         }
 
+        /**
+         * Matches replies to [ParleyWebSocket.request]s with [codec] (`JsonRpc.codec()` from `parley-jsonrpc` for
+         * JSON-RPC 2.0, or one of your own), each waiting at most [timeout] for its reply unless the call gives its
+         * own. Without this, [ParleyWebSocket.request] is refused.
+         */
+        public fun requests(codec: RequestCodec<*>, timeout: Duration): Builder = apply {
+            require(!timeout.isNegative && !timeout.isZero) { "request timeout must be positive but was $timeout" }
+            requestCodec = codec
+            requestTimeout = timeout
+        }
+
         /** Trusts the server's certificate chain with [trustManager] instead of the JVM's default trust store. */
         public fun trustManager(trustManager: X509TrustManager): Builder =
             apply { settings += { tls = tls.copy(trustManager = trustManager) } }
@@ -543,13 +602,16 @@ public class ParleyWebSocket private constructor(
             val loopOnCallbacks = executor == null
             val callbacks = SerialExecutor(executor ?: oneAtATimeOnIo())
             val completions = executor ?: oneAtATimeOnIo()
+            // A layer serves one client, so each build makes its own.
+            val requests = requestCodec?.let { Requests(it, requestTimeout.toKotlinDuration()) }
             val options =
                 parleyOptions {
                     url = uri.toString()
                     settings.forEach { it() }
+                    requests?.let { layer(it) }
                     if (loopOnCallbacks) dispatcher = callbacks.asCoroutineDispatcher()
                 }
-            return ParleyWebSocket(options, listener, eventListener, callbacks, loopOnCallbacks, completions)
+            return ParleyWebSocket(options, requests, listener, eventListener, callbacks, loopOnCallbacks, completions)
         }
     }
 
@@ -671,7 +733,7 @@ private object JavaViews {
         m.missedPongs, m.lastDisconnectReason?.let(::disconnect), latency(m.latency), m.pendingCallbacks,
     )
 
-    private fun latency(l: LatencyStats) = ConnectionMetrics.Latency(
+    fun latency(l: LatencyStats) = ConnectionMetrics.Latency(
         l.count,
         l.total.toJavaDuration(),
         l.last?.toJavaDuration(),

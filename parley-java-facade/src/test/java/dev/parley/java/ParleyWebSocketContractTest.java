@@ -617,7 +617,7 @@ class ParleyWebSocketContractTest {
     /** Top-level public types of the API; nested public types are allowed only inside these. */
     private static final Set<String> API = Set.of(
         "ParleyWebSocket", "ParleyListener", "Reply", "ParleyEventListener", "ParleyEventInfo", "ParleyState",
-        "DisconnectInfo", "ConnectionMetrics", "ReconnectDecision", "ConnectionAttempt");
+        "DisconnectInfo", "ConnectionMetrics", "ReconnectDecision", "ConnectionAttempt", "RequestStats");
 
     /** Owners whose every public nested type is API (enums such as Kind, ConnectionMetrics.Latency). */
     private static final Set<String> OPEN_OWNERS = Set.of("ParleyEventInfo", "ParleyState", "DisconnectInfo",

@@ -17,7 +17,9 @@ import kotlin.concurrent.thread
  * - `/silent` completes the upgrade, then neither sends nor reads anything;
  * - `/reject?status=S` answers the upgrade request with HTTP status S;
  * - `/fragments?count=N` echoes each message as N frames (one fragmented message, compressed as one with deflate);
- * - `/extensions` first sends `extensions <the request's Sec-WebSocket-Extensions>`, then echoes.
+ * - `/extensions` first sends `extensions <the request's Sec-WebSocket-Extensions>`, then echoes;
+ * - `/jsonrpc` (npm `ws` only) is a JSON-RPC 2.0 server: `echo` answers with its params, `later` after `params.ms`
+ *   milliseconds, `fail` with error -32000, `notify` sends a notification first; other methods get -32601.
  *
  * `deflate` turns permessage-deflate on in the server, with `deflateOptions` (JSON: ws's `perMessageDeflate` options,
  * or the keyword arguments of python3-websockets' `ServerPerMessageDeflateFactory`). `.ci/install-peers` installs

@@ -6,6 +6,7 @@ import dev.parley.DisconnectReason
 import dev.parley.Frame
 import dev.parley.HandlerAction
 import dev.parley.ParleyHandler
+import dev.parley.UnmatchedReply
 import dev.parley.java.DisconnectInfo
 import dev.parley.java.ParleyListener
 import dev.parley.java.ReconnectDecision
@@ -66,7 +67,13 @@ internal class ListenerHandler(
     override suspend fun onPing(payload: ByteArray, state: Unit): HandlerAction<Unit> =
         later { listener.onPing(it, ByteBuffer.wrap(payload).asReadOnlyBuffer()) }
 
-    override suspend fun onInfo(message: Any, state: Unit): HandlerAction<Unit> = later { listener.onInfo(it, message) }
+    override suspend fun onInfo(message: Any, state: Unit): HandlerAction<Unit> = later {
+        if (message is UnmatchedReply) {
+            listener.onUnmatchedReply(it, message.id.toString(), message.frame.text(), message.late)
+        } else {
+            listener.onInfo(it, message)
+        }
+    }
 
     override suspend fun onDisconnect(reason: DisconnectReason, state: Unit): DisconnectDecision<Unit> {
         val decision = onCallbackThread { listener.onDisconnect(disconnectInfo(reason)) } ?: ReconnectDecision.DEFAULT
@@ -153,6 +160,14 @@ private class CollectingReply : Reply {
 }
 
 private val OK = HandlerAction.Ok(Unit)
+
+/** A data frame's text; a binary one decoded as UTF-8 (a reply in a binary frame, say). */
+internal fun Frame.text(): String = when (this) {
+    is Frame.Text -> text
+    is Frame.Binary -> String(bytes, Charsets.UTF_8)
+    is Frame.Ping -> String(payload, Charsets.UTF_8)
+    is Frame.Pong -> String(payload, Charsets.UTF_8)
+}
 
 /** The buffer's remaining bytes, copied without moving the caller's position. */
 internal fun ByteBuffer.copyRemaining(): ByteArray = ByteArray(remaining()).also { duplicate().get(it) }

@@ -1,0 +1,119 @@
+package dev.parley.jsonrpc
+
+import dev.parley.Frame
+import dev.parley.Requests
+import dev.parley.support.Seen
+import dev.parley.support.awaitConnected
+import dev.parley.support.withRecordedClient
+import dev.parley.testing.ScriptedWsPeer
+import io.kotest.assertions.throwables.shouldThrow
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.matchers.collections.shouldContainExactly
+import io.kotest.matchers.shouldBe
+import io.kotest.matchers.string.shouldContain
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.coroutineScope
+import kotlin.random.Random
+import kotlin.time.Duration.Companion.seconds
+
+/*
+ * JSON-RPC 2.0 through Requests: the codec's rules on their own, then calls against npm ws's JSON-RPC server
+ * (.ci/peers/ws-peer.js, /jsonrpc), which answers in its own time and order.
+ */
+class JsonRpcSpec :
+    FunSpec({
+        context("the codec") {
+            val codec = JsonRpc.codec()
+
+            test("a request without an id gets the next number; one with an id keeps it") {
+                val first = codec.stamp(Frame.Text(JsonRpc.request("public/get_time")))
+                first.id shouldBe "1"
+                (first.frame as Frame.Text).text shouldBe """{"jsonrpc":"2.0","method":"public/get_time","id":1}"""
+                codec.stamp(Frame.Text(JsonRpc.request("a", """{"x":1}"""))).id shouldBe "2"
+                codec.stamp(Frame.Text("""{"jsonrpc":"2.0","id":"abc","method":"m"}""")).id shouldBe "\"abc\""
+            }
+
+            test("what cannot be a request is refused, saying why") {
+                shouldThrow<IllegalArgumentException> { codec.stamp(Frame.Text("[1,2]")) }.message shouldContain
+                    "JSON object"
+                shouldThrow<IllegalArgumentException> { codec.stamp(Frame.Binary(byteArrayOf(1))) }
+                shouldThrow<IllegalArgumentException> { codec.stamp(Frame.Text("""{"id":{"no":1}}""")) }
+                shouldThrow<IllegalArgumentException> { JsonRpc.request("m", "not json") }
+                shouldThrow<IllegalArgumentException> { JsonRpc.request("m", "42") }
+            }
+
+            test("a reply is an object with an id and a result or an error, and no method") {
+                codec.replyId(Frame.Text("""{"jsonrpc":"2.0","id":7,"result":{}}""")) shouldBe "7"
+                codec.replyId(Frame.Text("""{"jsonrpc":"2.0","id":"7","error":{"code":1}}""")) shouldBe "\"7\""
+                // A server's own request, a notification, a malformed or a binary message: not replies.
+                codec.replyId(Frame.Text("""{"jsonrpc":"2.0","id":3,"method":"test_request"}""")) shouldBe null
+                codec.replyId(Frame.Text("""{"jsonrpc":"2.0","method":"subscription","params":{}}""")) shouldBe null
+                codec.replyId(Frame.Text("""{"id": 7, "result": """)) shouldBe null
+                codec.replyId(Frame.Text("""{"jsonrpc":"2.0","id":null,"error":{"code":-32700}}""")) shouldBe null
+                codec.replyId(Frame.Binary("""{"id":1,"result":1}""".toByteArray())) shouldBe null
+            }
+
+            test("a reply's result or error is read") {
+                JsonRpc.reply("""{"jsonrpc":"2.0","id":1,"result":[1,2]}""").result shouldBe "[1,2]"
+                val error = JsonRpc.reply("""{"id":1,"error":{"code":-32601,"message":"Method not found"}}""")
+                error.isError shouldBe true
+                error.errorCode shouldBe -32601
+                error.errorMessage shouldBe "Method not found"
+                shouldThrow<IllegalArgumentException> { JsonRpc.reply("""{"id":1}""") }
+            }
+        }
+
+        context("against npm ws's JSON-RPC server") {
+            val peer = ScriptedWsPeer.npmWs()
+            afterSpec { peer.close() }
+
+            test("call returns the result, and an error is a JsonRpcErrorException with its code and data") {
+                val rpc = Requests(JsonRpc.codec(), timeout = 5.seconds)
+                withRecordedClient({
+                    url = peer.url("/jsonrpc")
+                    layer(rpc)
+                }) { client, _ ->
+                    client.awaitConnected()
+                    rpc.call("echo", """{"instrument":"BTC-PERPETUAL"}""") shouldBe """{"instrument":"BTC-PERPETUAL"}"""
+                    val error = shouldThrow<JsonRpcErrorException> { rpc.call("fail", """["why"]""") }
+                    error.code shouldBe -32000
+                    error.data shouldBe """["why"]"""
+                    shouldThrow<JsonRpcErrorException> { rpc.call("no/such") }.code shouldBe -32601
+                }
+            }
+
+            test("200 concurrent calls answered in the server's own order each get their own result") {
+                val rpc = Requests(JsonRpc.codec(), timeout = 10.seconds)
+                val random = Random(13)
+                val delays = List(200) { random.nextInt(0, 60) }
+                withRecordedClient({
+                    url = peer.url("/jsonrpc")
+                    layer(rpc)
+                }) { client, _ ->
+                    client.awaitConnected()
+                    val results = coroutineScope {
+                        delays.mapIndexed { i, ms -> async { rpc.call("later", """{"ms":$ms,"n":$i}""") } }.awaitAll()
+                    }
+                    results shouldContainExactly delays.mapIndexed { i, ms -> """{"ms":$ms,"n":$i}""" }
+                    rpc.metrics().answered shouldBe 200
+                }
+            }
+
+            test("a notification between request and reply reaches the handler; the reply does not") {
+                val rpc = Requests(JsonRpc.codec())
+                withRecordedClient({
+                    url = peer.url("/jsonrpc")
+                    layer(rpc)
+                }) { _, handler ->
+                    handler.expect<Seen.Connected>()
+                    val notice = Frame.Text("""{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"notice"}}""")
+                    repeat(2) {
+                        rpc.call("notify") shouldBe "\"notified\""
+                        // The handler sees each notification and nothing between them: the replies went to the calls.
+                        handler.expect<Seen.Received>().frame shouldBe notice
+                    }
+                }
+            }
+        }
+    })
