@@ -65,6 +65,8 @@ public class ParleyOptions internal constructor(
     public val recoveryPolicy: RecoveryPolicy,
     /** The layers between the client and its handler, in order ([ClientLayer]); empty by default. */
     public val layers: List<ClientLayer>,
+    /** Transforms every outgoing data frame once, or `null` (the default) to send frames as they are. */
+    public val prepareFrame: FramePreparer?,
 ) {
     override fun toString(): String {
         val shownHeaders = headers.joinToString { (k, v) ->
@@ -212,6 +214,14 @@ public class ParleyOptions internal constructor(
             layers += layer
         }
 
+        /** Transforms every outgoing data frame once (see [FramePreparer]); `null` (the default) for none. */
+        public var prepareFrame: FramePreparer? = null
+
+        /** Sets [prepareFrame]: `prepareFrame { frame -> sign(frame) }`. */
+        public fun prepareFrame(preparer: FramePreparer) {
+            prepareFrame = preparer
+        }
+
         /** Adds an upgrade request header. */
         public fun header(name: String, value: String) {
             headers += name to value
@@ -275,6 +285,7 @@ public class ParleyOptions internal constructor(
                 connectionInfo = connectionInfo,
                 recoveryPolicy = recoveryPolicy,
                 layers = layers.toList(),
+                prepareFrame = prepareFrame,
             )
         }
     }

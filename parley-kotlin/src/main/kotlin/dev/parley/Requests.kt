@@ -143,7 +143,14 @@ public class Requests<Id : Any>(
                 synchronized(timedOutIds) { timedOutIds[entry.id] = Unit }
             }
         }
-        when (val sent = handle.trySend(stamped.frame)) {
+        val sent = try {
+            handle.trySend(stamped.frame)
+        } catch (e: Exception) {
+            // prepareFrame threw: the request is refused, and its caller hears why.
+            fail(entry, e)
+            throw e
+        }
+        when (sent) {
             is SendResult.Rejected -> fail(entry, sent.cause)
 
             is SendResult.Enqueued -> sent.written.invokeOnCompletion { cause ->

@@ -10,6 +10,7 @@ import dev.parley.ConnectionInfoProvider
 import dev.parley.ConnectionState
 import dev.parley.DisconnectReason
 import dev.parley.Frame
+import dev.parley.FramePreparer
 import dev.parley.HeartbeatPolicy
 import dev.parley.LatencyStats
 import dev.parley.NotConnectedException
@@ -514,6 +515,13 @@ public class ParleyWebSocket private constructor(
             requestCodec = codec
             requestTimeout = timeout
         }
+
+        /**
+         * Transforms every outgoing text and binary frame once, in one place (stamping, signing, encoding): as it is
+         * sent, on the sending thread, and for a listener's [Reply] frames on the client's thread; requests are stamped
+         * with their id first. What [preparer] throws fails that send. Pings and close frames are not passed to it.
+         */
+        public fun prepareFrame(preparer: FramePreparer): Builder = apply { settings += { prepareFrame = preparer } }
 
         /** Trusts the server's certificate chain with [trustManager] instead of the JVM's default trust store. */
         public fun trustManager(trustManager: X509TrustManager): Builder =

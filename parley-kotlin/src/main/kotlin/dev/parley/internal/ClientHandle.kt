@@ -15,6 +15,7 @@ import dev.parley.SendOverflow
 import dev.parley.SendQueueFullException
 import dev.parley.SendResult
 import dev.parley.StopReason
+import dev.parley.transport.WireFrame
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineDispatcher
@@ -73,6 +74,17 @@ internal class ClientShared(
     private fun undelivered(): ParleyException = stopReason?.let { ClientStoppedException(it) } ?: closedBy(lastReason)
 
     val mailbox = Mailbox(options.sendQueueCapacity)
+
+    /** [frame] as it goes on the wire: a data frame prepared by [ParleyOptions.prepareFrame] first, once. */
+    fun wire(frame: Frame): WireFrame {
+        val preparer = options.prepareFrame
+        if (preparer == null || (frame !is Frame.Text && frame !is Frame.Binary)) return frame.toWire()
+        val prepared = preparer.prepare(frame)
+        check(prepared is Frame.Text || prepared is Frame.Binary) {
+            "prepareFrame must return a Text or a Binary frame, not ${prepared::class.simpleName}"
+        }
+        return prepared.toWire()
+    }
 }
 
 /** The thread-safe face of a client: it validates, enqueues and waits; the loop does the rest. */
@@ -91,14 +103,14 @@ internal class ClientHandle(
         telemetry.snapshot(shared.state.value, shared.reconnectAttempts, shared.lastReason)
 
     override suspend fun send(frame: Frame) {
-        val out = Outbound(frame.toWire(), CompletableDeferred(), telemetry)
+        val out = Outbound(shared.wire(frame), CompletableDeferred(), telemetry)
         enqueue(out)
         out.written!!.await()
     }
 
     override suspend fun enqueue(frame: Frame): Deferred<Unit> {
         // Its sender does not wait for the write, so a failure is also counted and reported, as for trySend.
-        val out = Outbound(frame.toWire(), CompletableDeferred(), telemetry, detached = true)
+        val out = Outbound(shared.wire(frame), CompletableDeferred(), telemetry, detached = true)
         enqueue(out)
         return out.written!!
     }
@@ -134,7 +146,7 @@ internal class ClientHandle(
 
     override fun trySend(frame: Frame): SendResult {
         rejection()?.let { return SendResult.Rejected(it) }
-        val out = Outbound(frame.toWire(), CompletableDeferred(), telemetry, detached = true)
+        val out = Outbound(shared.wire(frame), CompletableDeferred(), telemetry, detached = true)
         telemetry.queueDepth.incrementAndGet()
         val refusal =
             try {

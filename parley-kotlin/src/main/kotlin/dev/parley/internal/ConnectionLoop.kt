@@ -565,7 +565,7 @@ internal class ConnectionLoop<S> private constructor(
             is HandlerAction.Push -> {
                 val live = session
                 if (current && phase is Phase.Connected && live != null) {
-                    for (frame in action.frames) live.push(frame.toWire())
+                    for (frame in action.frames) live.push(shared.wire(frame))
                 } else {
                     log.warn("push of {} frame(s) dropped: not connected ({})", action.frames.size, shared.state.value)
                 }

@@ -78,6 +78,20 @@ class ReadmeToursTest {
     }
 
     @Test
+    void theRequestExamplesInReadmeAreTheCompiledOnes() throws IOException {
+        assertReadmeShows("## Requests with replies",
+            "samples/src/main/kotlin/dev/parley/samples/conversation/Requesting.kt",
+            "samples/src/main/java/dev/parley/samples/conversation/Requesting.java");
+    }
+
+    @Test
+    void theFramePreparationExamplesInReadmeAreTheCompiledOnes() throws IOException {
+        assertReadmeShows("## Preparing every outgoing frame",
+            "samples/src/main/kotlin/dev/parley/samples/conversation/Signing.kt",
+            "samples/src/main/java/dev/parley/samples/conversation/Signing.java");
+    }
+
+    @Test
     void theCompressionExamplesInReadmeAreTheCompiledOnes() throws IOException {
         assertReadmeShows("## Compression",
             "samples/src/main/kotlin/dev/parley/samples/connecting/Compressed.kt",
