@@ -58,7 +58,11 @@ server.on('upgrade', (req, socket, head) => {
       case '/jsonrpc':
         // A JSON-RPC 2.0 server, as exchange APIs are: `echo` answers with its params, `later` after params.ms
         // milliseconds, `fail` with error -32000, `notify` first sends a notification (no id) and then its answer;
-        // any other method is -32601. Messages that are not requests with an id get no answer.
+        // `public/subscribe` confirms params.channels (error -32602 if one starts with `bad.`, no answer at all if one
+        // starts with `silent.`) and then sends one `subscription` notification per channel; `public/unsubscribe`
+        // confirms; `public/subscribed` lists this connection's subscribe calls in order; `drop` drops TCP. Any other
+        // method is -32601. Messages that are not requests with an id get no answer.
+        const subscribed = [];
         ws.on('message', (data) => {
           let request;
           try { request = JSON.parse(data.toString()); } catch (e) { return; }
@@ -73,6 +77,22 @@ server.on('upgrade', (req, socket, head) => {
               ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'heartbeat', params: { type: 'notice' } }));
               answer({ result: 'notified' });
               break;
+            case 'public/subscribe': {
+              const channels = (params && params.channels) || [];
+              if (channels.some((c) => c.startsWith('silent.'))) break;
+              if (channels.some((c) => c.startsWith('bad.'))) {
+                answer({ error: { code: -32602, message: 'Invalid params', data: { reason: 'unknown channel' } } });
+                break;
+              }
+              subscribed.push(...channels);
+              answer({ result: channels });
+              channels.forEach((c) => ws.send(JSON.stringify(
+                { jsonrpc: '2.0', method: 'subscription', params: { channel: c, data: { first: true } } })));
+              break;
+            }
+            case 'public/unsubscribe': answer({ result: (params && params.channels) || [] }); break;
+            case 'public/subscribed': answer({ result: subscribed }); break;
+            case 'drop': ws._socket.destroy(); break;
             default: answer({ error: { code: -32601, message: 'Method not found' } });
           }
         });

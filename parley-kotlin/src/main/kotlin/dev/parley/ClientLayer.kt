@@ -17,9 +17,9 @@ public interface ClientLayer {
     public fun attach(client: ParleyClient) {}
 
     /**
-     * A connection is up. Frames sent here (with [ParleyClient.trySend] or [ParleyClient.enqueue]) are written
-     * before the handler's onConnect pushes and before anything queued while connecting; a later layer's after an
-     * earlier one's.
+     * A connection is up. Frames sent here with [ParleyClient.enqueue] are written before the handler's onConnect
+     * pushes and before anything queued while connecting, a later layer's after an earlier one's ([ParleyClient.trySend]
+     * queues behind what is queued).
      */
     public suspend fun onConnect() {}
 
