@@ -128,9 +128,11 @@ public class Subscriptions<Key : Any>(
         val restore = mutableListOf<Pair<Key, Entry>>()
         changing {
             live = true
-            registry.filterValues { it.state !is SubscriptionState.Failed }.map { (key, entry) ->
-                entry.state = SubscriptionState.Pending
+            registry.filterValues { it.state !is SubscriptionState.Failed }.mapNotNull { (key, entry) ->
                 restore += key to entry
+                // Only a change is published: most are pending already, since the last disconnect.
+                if (entry.state == SubscriptionState.Pending) return@mapNotNull null
+                entry.state = SubscriptionState.Pending
                 key to entry.state
             }
         }

@@ -1,6 +1,7 @@
 package dev.parley.java
 
 import dev.parley.BearerToken
+import dev.parley.ClientLayer
 import dev.parley.ClientStoppedException
 import dev.parley.CloseCodes
 import dev.parley.Compression
@@ -508,13 +509,21 @@ public class ParleyWebSocket private constructor(
         /**
          * Matches replies to [ParleyWebSocket.request]s with [codec] (`JsonRpc.codec()` from `parley-jsonrpc` for
          * JSON-RPC 2.0, or one of your own), each waiting at most [timeout] for its reply unless the call gives its
-         * own. Without this, [ParleyWebSocket.request] is refused.
+         * own. Without this, [ParleyWebSocket.request] is refused. Its layer comes after every [layer], so a
+         * `Subscriptions` sees its own confirmations first.
          */
         public fun requests(codec: RequestCodec<*>, timeout: Duration): Builder = apply {
             require(!timeout.isNegative && !timeout.isZero) { "request timeout must be positive but was $timeout" }
             requestCodec = codec
             requestTimeout = timeout
         }
+
+        /**
+         * Adds [layer] between the client and the listener, after those added before: a `Subscriptions` (build it
+         * with `Subscriptions.create(codec, confirmTimeout)`), for one. A layer serves one client, so build one per
+         * [ParleyWebSocket]. For requests with replies use [requests], which also gives [ParleyWebSocket.request].
+         */
+        public fun layer(layer: ClientLayer): Builder = apply { settings += { layer(layer) } }
 
         /**
          * Transforms every outgoing text and binary frame once, in one place (stamping, signing, encoding): as it is

@@ -4,8 +4,12 @@ import dev.parley.Frame
 import dev.parley.RequestCodec
 import dev.parley.Requests
 import dev.parley.StampedRequest
+import dev.parley.SubscriptionCodec
+import dev.parley.SubscriptionReply
+import dev.parley.Subscriptions
 import kotlinx.serialization.SerializationException
 import kotlinx.serialization.json.Json
+import kotlinx.serialization.json.JsonArray
 import kotlinx.serialization.json.JsonElement
 import kotlinx.serialization.json.JsonNull
 import kotlinx.serialization.json.JsonObject
@@ -49,7 +53,7 @@ public object JsonRpc {
     public fun request(method: String, params: String? = null): String {
         val parsed = params?.let {
             val element = parse(it) ?: throw IllegalArgumentException("params are not JSON: $it")
-            require(element is JsonObject || element is kotlinx.serialization.json.JsonArray) {
+            require(element is JsonObject || element is JsonArray) {
                 "JSON-RPC params are an object or an array, not $element"
             }
             element
@@ -78,6 +82,75 @@ public object JsonRpc {
         }
         val result = obj["result"] ?: throw IllegalArgumentException("not a JSON-RPC reply: no result or error")
         return JsonRpcReply(result.toString(), 0, "", null)
+    }
+
+    /**
+     * A [SubscriptionCodec] for exchanges whose subscriptions are JSON-RPC calls with a list of channels, as
+     * Deribit's: `{"method":"public/subscribe","params":{"channels":["trades.BTC-PERPETUAL.raw"]}}`, answered with the
+     * channels subscribed. Each key is one channel, subscribed in a call of its own with the id `"sub:<channel>"`
+     * (`"unsub:<channel>"` to unsubscribe), so its reply is told apart from [Requests]' (add [Subscriptions] before
+     * them). A result that does not list the channel, or an error, refuses it.
+     *
+     * @param subscribeMethod the method that subscribes (default `public/subscribe`).
+     * @param unsubscribeMethod the method that unsubscribes (default `public/unsubscribe`).
+     */
+    @JvmStatic
+    @JvmOverloads
+    public fun subscriptions(
+        subscribeMethod: String = "public/subscribe",
+        unsubscribeMethod: String = "public/unsubscribe",
+    ): SubscriptionCodec<String> = ChannelSubscriptions(subscribeMethod, unsubscribeMethod)
+
+    private class ChannelSubscriptions(
+        private val subscribeMethod: String,
+        private val unsubscribeMethod: String,
+    ) : SubscriptionCodec<String> {
+        override fun subscribe(key: String): Frame = call(subscribeMethod, SUBSCRIBE + key, key)
+
+        override fun unsubscribe(key: String): Frame = call(unsubscribeMethod, UNSUBSCRIBE + key, key)
+
+        private fun call(method: String, id: String, channel: String) = Frame.Text(
+            buildJsonObject {
+                put("jsonrpc", JsonPrimitive("2.0"))
+                put("id", JsonPrimitive(id))
+                put("method", JsonPrimitive(method))
+                put("params", buildJsonObject { put("channels", JsonArray(listOf(JsonPrimitive(channel)))) })
+            }.toString(),
+        )
+
+        override fun confirmation(frame: Frame): SubscriptionReply<String>? {
+            val text = (frame as? Frame.Text)?.text ?: return null
+            if (!text.contains("\"$SUBSCRIBE") && !text.contains("\"$UNSUBSCRIBE")) return null
+            val obj = parse(text) as? JsonObject ?: return null
+            if ("method" in obj) return null
+            val id = (obj["id"] as? JsonPrimitive)?.takeIf { it.isString }?.content ?: return null
+            return when {
+                id.startsWith(UNSUBSCRIBE) -> SubscriptionReply.Unsubscribed(listOf(id.removePrefix(UNSUBSCRIBE)))
+
+                id.startsWith(SUBSCRIBE) -> {
+                    val channel = id.removePrefix(SUBSCRIBE)
+                    val error = obj["error"] as? JsonObject
+                    val listed = (obj["result"] as? JsonArray)?.any { (it as? JsonPrimitive)?.content == channel }
+                    when {
+                        error != null -> SubscriptionReply.Refused(
+                            listOf(channel),
+                            (error["message"] as? JsonPrimitive)?.content ?: error.toString(),
+                        )
+
+                        listed == true -> SubscriptionReply.Confirmed(listOf(channel))
+
+                        else -> SubscriptionReply.Refused(listOf(channel), "the server's answer did not list it")
+                    }
+                }
+
+                else -> null
+            }
+        }
+
+        private companion object {
+            const val SUBSCRIBE = "sub:"
+            const val UNSUBSCRIBE = "unsub:"
+        }
     }
 
     private fun parse(text: String): JsonElement? = try {

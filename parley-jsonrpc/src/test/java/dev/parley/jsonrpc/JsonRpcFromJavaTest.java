@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.parley.RequestTimeoutException;
+import dev.parley.SubscriptionState;
+import dev.parley.Subscriptions;
 import dev.parley.java.ParleyListener;
 import dev.parley.java.ParleyWebSocket;
 import dev.parley.java.Reply;
@@ -77,6 +79,25 @@ class JsonRpcFromJavaTest {
             assertEquals("1", timeout.getId());
             assertEquals("1 {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"ms\":400}} true", listener.seen.poll(5, TimeUnit.SECONDS));
             assertEquals(1, ws.requestStats().timedOut());
+        }
+    }
+
+    @Test
+    void aSubscriptionMadeBeforeConnectingIsConfirmedAndSeenByTheServerOnce() throws Exception {
+        Subscriptions<String> subscriptions = Subscriptions.create(JsonRpc.subscriptions(), Duration.ofSeconds(5));
+        BlockingQueue<String> changes = new LinkedBlockingQueue<>();
+        subscriptions.addListener((key, state) -> changes.add(key + " " + state));
+        subscriptions.subscribe("ticker.ETH");
+        try (ParleyWebSocket ws = ParleyWebSocket.builder(URI.create(peer.url("/jsonrpc")))
+                .layer(subscriptions)
+                .requests(JsonRpc.codec(), Duration.ofSeconds(5))
+                .build()) {
+            assertEquals("ticker.ETH Pending", changes.poll(5, TimeUnit.SECONDS));
+            ws.connect().get(5, TimeUnit.SECONDS);
+            assertEquals("ticker.ETH Confirmed", changes.poll(5, TimeUnit.SECONDS));
+            String subscribed = ws.request(JsonRpc.request("public/subscribed")).get(5, TimeUnit.SECONDS);
+            assertEquals("[\"ticker.ETH\"]", JsonRpc.reply(subscribed).getResult());
+            assertEquals(SubscriptionState.Confirmed.INSTANCE, subscriptions.getStates().getValue().get("ticker.ETH"));
         }
     }
 

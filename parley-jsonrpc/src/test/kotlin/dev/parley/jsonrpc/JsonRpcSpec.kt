@@ -1,7 +1,11 @@
 package dev.parley.jsonrpc
 
+import dev.parley.ConnectionClosedException
 import dev.parley.Frame
 import dev.parley.Requests
+import dev.parley.SubscriptionReply
+import dev.parley.SubscriptionState
+import dev.parley.Subscriptions
 import dev.parley.support.Seen
 import dev.parley.support.awaitConnected
 import dev.parley.support.withRecordedClient
@@ -14,7 +18,9 @@ import io.kotest.matchers.string.shouldContain
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.flow.first
 import kotlin.random.Random
+import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
 
 /*
@@ -23,6 +29,27 @@ import kotlin.time.Duration.Companion.seconds
  */
 class JsonRpcSpec :
     FunSpec({
+        context("the subscription codec") {
+            val codec = JsonRpc.subscriptions()
+
+            test("each channel is a call of its own, with an id its reply is known by") {
+                (codec.subscribe("book.ETH") as Frame.Text).text shouldBe
+                    """{"jsonrpc":"2.0","id":"sub:book.ETH","method":"public/subscribe","params":{"channels":["book.ETH"]}}"""
+                codec.confirmation(
+                    Frame.Text("""{"jsonrpc":"2.0","id":"sub:book.ETH","result":["book.ETH"]}"""),
+                ) shouldBe
+                    SubscriptionReply.Confirmed(listOf("book.ETH"))
+                codec.confirmation(Frame.Text("""{"id":"sub:book.ETH","result":[]}""")) shouldBe
+                    SubscriptionReply.Refused(listOf("book.ETH"), "the server's answer did not list it")
+                codec.confirmation(Frame.Text("""{"id":"unsub:book.ETH","result":["book.ETH"]}""")) shouldBe
+                    SubscriptionReply.Unsubscribed(listOf("book.ETH"))
+                // Data on the channel, and other replies, are not confirmations.
+                codec.confirmation(Frame.Text("""{"method":"subscription","params":{"channel":"book.ETH"}}""")) shouldBe
+                    null
+                codec.confirmation(Frame.Text("""{"id":7,"result":["sub:x"]}""")) shouldBe null
+            }
+        }
+
         context("the codec") {
             val codec = JsonRpc.codec()
 
@@ -97,6 +124,43 @@ class JsonRpcSpec :
                     }
                     results shouldContainExactly delays.mapIndexed { i, ms -> """{"ms":$ms,"n":$i}""" }
                     rpc.metrics().answered shouldBe 200
+                }
+            }
+
+            test(
+                "subscriptions: confirmed, refused with the server's message, data to the handler, restored after a drop",
+            ) {
+                val subscriptions = Subscriptions(JsonRpc.subscriptions())
+                val rpc = Requests(JsonRpc.codec(), timeout = 5.seconds)
+                withRecordedClient({
+                    url = peer.url("/jsonrpc")
+                    reconnect {
+                        baseDelay = 10.milliseconds
+                        maxDelay = 20.milliseconds
+                    }
+                    layer(subscriptions)
+                    layer(rpc)
+                }) { client, handler ->
+                    subscriptions.subscribe("trades.BTC-PERPETUAL.raw")
+                    subscriptions.subscribe("bad.channel")
+                    handler.expect<Seen.Connected>()
+                    subscriptions.states.first {
+                        it == mapOf(
+                            "trades.BTC-PERPETUAL.raw" to SubscriptionState.Confirmed,
+                            "bad.channel" to SubscriptionState.Failed("Invalid params"),
+                        )
+                    }
+                    handler.expect<Seen.Received>().frame shouldBe Frame.Text(
+                        """{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.BTC-PERPETUAL.raw",""" +
+                            """"data":{"first":true}}}""",
+                    )
+                    // The server drops TCP instead of answering: the call fails, and is not sent again.
+                    shouldThrow<ConnectionClosedException> { rpc.call("drop") }
+                    handler.awaitSeen<Seen.Connected>()
+                    subscriptions.states.first { it["trades.BTC-PERPETUAL.raw"] == SubscriptionState.Confirmed }
+                    // What the new connection was asked to subscribe: the live channel, once; not the refused one.
+                    rpc.call("public/subscribed") shouldBe """["trades.BTC-PERPETUAL.raw"]"""
+                    subscriptions.metrics().restored shouldBe 1
                 }
             }
 

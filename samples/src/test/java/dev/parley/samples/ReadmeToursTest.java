@@ -85,6 +85,13 @@ class ReadmeToursTest {
     }
 
     @Test
+    void theSubscriptionExamplesInReadmeAreTheCompiledOnes() throws IOException {
+        assertReadmeShows("## Subscriptions that survive reconnects",
+            "samples/src/main/kotlin/dev/parley/samples/conversation/Subscribing.kt",
+            "samples/src/main/java/dev/parley/samples/conversation/Subscribing.java");
+    }
+
+    @Test
     void theFramePreparationExamplesInReadmeAreTheCompiledOnes() throws IOException {
         assertReadmeShows("## Preparing every outgoing frame",
             "samples/src/main/kotlin/dev/parley/samples/conversation/Signing.kt",
