@@ -87,7 +87,7 @@ class ReadmeToursTest {
     @Test
     void theSubscriptionExamplesInReadmeAreTheCompiledOnes() throws IOException {
         assertReadmeShows("## Subscriptions that survive reconnects",
-            "samples/src/main/kotlin/dev/parley/samples/conversation/Subscribing.kt",
+            "samples/src/main/kotlin/dev/parley/samples/conversation/MarketData.kt",
             "samples/src/main/java/dev/parley/samples/conversation/Subscribing.java");
     }
 
