@@ -35,6 +35,9 @@ internal class LoopMarker(
 
 private val runningOnThread = ThreadLocal<ClientShared?>()
 
+/** Whether the calling thread is running one of this client's loop coroutines right now (a callback, say). */
+internal fun ClientShared.isRunningOnThisThread(): Boolean = runningOnThread.get() === this
+
 internal enum class Caller {
     /** Any other thread or coroutine: calls wait as documented. */
     OUTSIDE,

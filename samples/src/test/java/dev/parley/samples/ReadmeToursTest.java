@@ -92,6 +92,13 @@ class ReadmeToursTest {
     }
 
     @Test
+    void theOutboundBufferExamplesInReadmeAreTheCompiledOnes() throws IOException {
+        assertReadmeShows("## Messages that survive reconnects",
+            "samples/src/main/kotlin/dev/parley/samples/conversation/OrderDesk.kt",
+            "samples/src/main/java/dev/parley/samples/conversation/Orders.java");
+    }
+
+    @Test
     void theFramePreparationExamplesInReadmeAreTheCompiledOnes() throws IOException {
         assertReadmeShows("## Preparing every outgoing frame",
             "samples/src/main/kotlin/dev/parley/samples/conversation/Signing.kt",
