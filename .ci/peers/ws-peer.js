@@ -60,10 +60,17 @@ server.on('upgrade', (req, socket, head) => {
         // milliseconds, `fail` with error -32000, `notify` first sends a notification (no id) and then its answer;
         // `public/subscribe` confirms params.channels (error -32602 if one starts with `bad.`, no answer at all if one
         // starts with `silent.`) and then sends one `subscription` notification per channel; `public/unsubscribe`
-        // confirms; `public/subscribed` lists this connection's subscribe calls in order; `drop` drops TCP. Any other
-        // method is -32601. Messages that are not requests with an id get no answer.
+        // confirms; `public/subscribed` lists this connection's subscribe calls in order; `drop` drops TCP.
+        // Heartbeats as Deribit's: `public/test` answers with a version; `public/set_heartbeat` first sends a
+        // `test_request` notification, then its answer; `public/test_count` says how many `public/test` calls came;
+        // `stall` stops the application (nothing is answered any more) while the WebSocket layer still answers pings
+        // and sends its own every 50 ms. Any other method is -32601. Messages that are not requests with an id get no
+        // answer.
         const subscribed = [];
+        let tests = 0;
+        let stalled = false;
         ws.on('message', (data) => {
+          if (stalled) return;
           let request;
           try { request = JSON.parse(data.toString()); } catch (e) { return; }
           if (request === null || typeof request !== 'object' || request.id === undefined) return;
@@ -93,6 +100,18 @@ server.on('upgrade', (req, socket, head) => {
             case 'public/unsubscribe': answer({ result: (params && params.channels) || [] }); break;
             case 'public/subscribed': answer({ result: subscribed }); break;
             case 'drop': ws._socket.destroy(); break;
+            case 'public/test': tests += 1; answer({ result: { version: '1.2.26' } }); break;
+            case 'public/set_heartbeat':
+              ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'heartbeat', params: { type: 'test_request' } }));
+              answer({ result: 'ok' });
+              break;
+            case 'public/test_count': answer({ result: tests }); break;
+            case 'stall': {
+              stalled = true;
+              const timer = setInterval(() => ws.ping('still here'), 50);
+              ws.on('close', () => clearInterval(timer));
+              break;
+            }
             default: answer({ error: { code: -32601, message: 'Method not found' } });
           }
         });

@@ -14,12 +14,17 @@ import kotlin.time.Duration.Companion.seconds
  * not declared dead. Each ping carries a unique payload; only the pong that echoes the outstanding ping counts as its
  * answer and gives a round-trip sample ([ParleyMetrics.latency]); stale pongs are ignored.
  *
+ * With [app] set, the pings are application messages instead (a JSON `public/test` call, say), and only data
+ * messages count as proof of life; see [AppHeartbeat].
+ *
  * @property interval idle time before a ping.
  * @property pongTimeout how long to wait for liveness after a ping, independent of [interval].
+ * @property app an application-level ping and its answer, or `null` (the default) for protocol pings.
  */
 public data class HeartbeatPolicy(
     val interval: Duration = 15.seconds,
     val pongTimeout: Duration = 10.seconds,
+    val app: AppHeartbeat? = null,
 ) {
     init {
         require(interval.isPositive()) { "heartbeat.interval must be positive but was $interval" }
@@ -34,6 +39,9 @@ public data class HeartbeatPolicy(
         /** See [HeartbeatPolicy.pongTimeout]. Default 10 s. */
         public var pongTimeout: Duration = 10.seconds
 
-        internal fun build(): HeartbeatPolicy = HeartbeatPolicy(interval, pongTimeout)
+        /** See [HeartbeatPolicy.app]. Default `null`: protocol pings. */
+        public var app: AppHeartbeat? = null
+
+        internal fun build(): HeartbeatPolicy = HeartbeatPolicy(interval, pongTimeout, app)
     }
 }

@@ -28,6 +28,10 @@ import kotlin.time.Duration
  * @property sinceLastInbound time since the last frame of any kind arrived, or `null` if none has yet.
  * @property pendingCallbacks callbacks that returned [HandlerAction.Later] whose results have not completed yet (the
  *   client stops reading when [ParleyOptions.maxPendingCallbacks] results are held, completed or not).
+ * @property lastHeartbeatAnsweredAt when a heartbeat ping (protocol or application-level) was last answered (wall
+ *   clock), or `null` if none has been.
+ * @property consecutiveMissedHeartbeats heartbeats that found the connection dead in a row, across reconnects, since
+ *   the last answered one: 0 while healthy.
  */
 public data class ParleyMetrics(
     val state: ConnectionState,
@@ -50,6 +54,8 @@ public data class ParleyMetrics(
     val droppedPongs: Long = 0,
     val sinceLastInbound: Duration? = null,
     val pendingCallbacks: Int = 0,
+    val lastHeartbeatAnsweredAt: Instant? = null,
+    val consecutiveMissedHeartbeats: Int = 0,
 )
 
 /**

@@ -23,11 +23,14 @@ public final class ConnectionMetrics {
     private final DisconnectInfo lastDisconnect;
     private final Latency latency;
     private final int pendingCallbacks;
+    private final Instant lastHeartbeatAnsweredAt;
+    private final int consecutiveMissedHeartbeats;
 
     ConnectionMetrics(ParleyState state, Duration timeInState, Instant connectedSince, int reconnectAttempts,
                       long totalReconnects, long framesSent, long bytesSent, long framesReceived, long bytesReceived,
                       int sendQueueDepth, int sendQueueCapacity, long missedPongs, DisconnectInfo lastDisconnect,
-                      Latency latency, int pendingCallbacks) {
+                      Latency latency, int pendingCallbacks, Instant lastHeartbeatAnsweredAt,
+                      int consecutiveMissedHeartbeats) {
         this.state = state;
         this.timeInState = timeInState;
         this.connectedSince = connectedSince;
@@ -43,7 +46,15 @@ public final class ConnectionMetrics {
         this.lastDisconnect = lastDisconnect;
         this.latency = latency;
         this.pendingCallbacks = pendingCallbacks;
+        this.lastHeartbeatAnsweredAt = lastHeartbeatAnsweredAt;
+        this.consecutiveMissedHeartbeats = consecutiveMissedHeartbeats;
     }
+
+    /** When a heartbeat ping (protocol or application-level) was last answered, or {@code null} if none has been. */
+    public Instant lastHeartbeatAnsweredAt() { return lastHeartbeatAnsweredAt; }
+
+    /** Heartbeats that found the connection dead in a row, across reconnects, since the last answered one. */
+    public int consecutiveMissedHeartbeats() { return consecutiveMissedHeartbeats; }
 
     /**
      * Message callbacks handed to the callback executor and not finished yet; at

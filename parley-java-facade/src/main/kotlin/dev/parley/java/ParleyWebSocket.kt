@@ -1,5 +1,6 @@
 package dev.parley.java
 
+import dev.parley.AppHeartbeat
 import dev.parley.BearerToken
 import dev.parley.ClientLayer
 import dev.parley.ClientStoppedException
@@ -425,6 +426,17 @@ public class ParleyWebSocket private constructor(
             settings += { heartbeat = policy }
         }
 
+        /**
+         * [heartbeat] with application-level pings: [app] builds each ping message (a JSON `public/test` call, say)
+         * and recognises its answer, and answers the server's own application-level pings. Only data messages prove
+         * liveness then, so a server whose WebSocket layer still answers pings while its application is stuck is found
+         * dead ([DisconnectInfo.Kind.HEARTBEAT_TIMEOUT]). `JsonRpc.heartbeat()` in `parley-jsonrpc` is Deribit's.
+         */
+        public fun heartbeat(interval: Duration, pongTimeout: Duration, app: AppHeartbeat): Builder = apply {
+            val policy = HeartbeatPolicy(interval.toKotlinDuration(), pongTimeout.toKotlinDuration(), app)
+            settings += { heartbeat = policy }
+        }
+
         /** Receives lifecycle events (connecting, disconnected, reconnect scheduled, heartbeat timeout, …). */
         public fun eventListener(listener: ParleyEventListener): Builder = apply { this.eventListener = listener }
 
@@ -652,7 +664,8 @@ private object JavaViews {
     )
 
     fun notStartedMetrics(capacity: Int) = ConnectionMetrics(
-        notStarted, Duration.ZERO, null, 0, 0, 0, 0, 0, 0, 0, capacity, 0, null, latency(LatencyStats.EMPTY), 0,
+        notStarted, Duration.ZERO, null, 0, 0, 0, 0, 0, 0, 0, capacity, 0, null, latency(LatencyStats.EMPTY), 0, null,
+        0,
     )
 
     fun state(state: ConnectionState): ParleyState = when (state) {
@@ -748,6 +761,7 @@ private object JavaViews {
         state(m.state), m.timeInState.toJavaDuration(), m.connectedSince, m.reconnectAttempts, m.totalReconnects,
         m.framesSent, m.bytesSent, m.framesReceived, m.bytesReceived, m.sendQueueDepth, m.sendQueueCapacity,
         m.missedPongs, m.lastDisconnectReason?.let(::disconnect), latency(m.latency), m.pendingCallbacks,
+        m.lastHeartbeatAnsweredAt, m.consecutiveMissedHeartbeats,
     )
 
     fun latency(l: LatencyStats) = ConnectionMetrics.Latency(

@@ -1,5 +1,6 @@
 package dev.parley.jsonrpc
 
+import dev.parley.AppHeartbeat
 import dev.parley.Frame
 import dev.parley.RequestCodec
 import dev.parley.Requests
@@ -150,6 +151,56 @@ public object JsonRpc {
         private companion object {
             const val SUBSCRIBE = "sub:"
             const val UNSUBSCRIBE = "unsub:"
+        }
+    }
+
+    /**
+     * An [AppHeartbeat] for exchanges that, as Deribit, are kept alive with JSON-RPC calls: each ping is a call of
+     * [method] (default `public/test`) with the id `"hb:<n>"`, answered by its reply (a result or an error: either
+     * proves the application is running); and a server's own `{"method":"heartbeat","params":{"type":"test_request"}}`
+     * is answered with a [method] call at once (with the id `"hb:0"`, whose reply is consumed too). Set it with
+     * `heartbeat { app = JsonRpc.heartbeat() }` (Java: `heartbeat(interval, pongTimeout, JsonRpc.heartbeat())`).
+     */
+    @JvmStatic
+    @JvmOverloads
+    public fun heartbeat(method: String = "public/test"): AppHeartbeat = RpcHeartbeat(method)
+
+    private class RpcHeartbeat(
+        private val method: String,
+    ) : AppHeartbeat {
+        override fun ping(sequence: Long): Frame = call(sequence)
+
+        private fun call(sequence: Long) = Frame.Text(
+            buildJsonObject {
+                put("jsonrpc", JsonPrimitive("2.0"))
+                put("id", JsonPrimitive(HEARTBEAT + sequence))
+                put("method", JsonPrimitive(method))
+            }.toString(),
+        )
+
+        override fun pongSequence(frame: Frame): Long? {
+            val text = (frame as? Frame.Text)?.text ?: return null
+            if (!text.contains("\"$HEARTBEAT")) return null
+            val obj = parse(text) as? JsonObject ?: return null
+            if ("method" in obj || ("result" !in obj && "error" !in obj)) return null
+            val id = (obj["id"] as? JsonPrimitive)?.takeIf { it.isString }?.content ?: return null
+            return id.removePrefix(HEARTBEAT).takeIf { id.startsWith(HEARTBEAT) }?.toLongOrNull()
+        }
+
+        override fun answer(frame: Frame): Frame? {
+            val text = (frame as? Frame.Text)?.text ?: return null
+            if (!text.contains("test_request")) return null
+            val obj = parse(text) as? JsonObject ?: return null
+            val type = ((obj["params"] as? JsonObject)?.get("type") as? JsonPrimitive)?.content
+            return if ((obj["method"] as? JsonPrimitive)?.content == "heartbeat" && type == "test_request") {
+                call(0)
+            } else {
+                null
+            }
+        }
+
+        private companion object {
+            const val HEARTBEAT = "hb:"
         }
     }
 

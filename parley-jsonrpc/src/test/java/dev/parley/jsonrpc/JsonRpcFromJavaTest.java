@@ -9,8 +9,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.parley.RequestTimeoutException;
 import dev.parley.SubscriptionState;
 import dev.parley.Subscriptions;
+import dev.parley.java.DisconnectInfo;
 import dev.parley.java.ParleyListener;
 import dev.parley.java.ParleyWebSocket;
+import dev.parley.java.ReconnectDecision;
 import dev.parley.java.Reply;
 import dev.parley.testing.ScriptedWsPeer;
 import java.net.URI;
@@ -98,6 +100,26 @@ class JsonRpcFromJavaTest {
             String subscribed = ws.request(JsonRpc.request("public/subscribed")).get(5, TimeUnit.SECONDS);
             assertEquals("[\"ticker.ETH\"]", JsonRpc.reply(subscribed).getResult());
             assertEquals(SubscriptionState.Confirmed.INSTANCE, subscriptions.getStates().getValue().get("ticker.ETH"));
+        }
+    }
+
+    @Test
+    void theAppHeartbeatFindsAStalledServerDead() throws Exception {
+        BlockingQueue<DisconnectInfo> disconnects = new LinkedBlockingQueue<>();
+        try (ParleyWebSocket ws = ParleyWebSocket.builder(URI.create(peer.url("/jsonrpc")))
+                .heartbeat(Duration.ofMillis(100), Duration.ofMillis(300), JsonRpc.heartbeat())
+                .listener(new ParleyListener() {
+                    @Override public ReconnectDecision onDisconnect(DisconnectInfo reason) {
+                        disconnects.add(reason);
+                        return ReconnectDecision.STAY_DISCONNECTED;
+                    }
+                })
+                .build()) {
+            ws.connect().get(5, TimeUnit.SECONDS);
+            ws.sendText("{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"stall\"}").get(5, TimeUnit.SECONDS);
+            DisconnectInfo dead = disconnects.poll(5, TimeUnit.SECONDS);
+            assertEquals(DisconnectInfo.Kind.HEARTBEAT_TIMEOUT, dead.kind());
+            assertEquals(1, ws.metrics().consecutiveMissedHeartbeats());
         }
     }
 

@@ -1,7 +1,9 @@
 package dev.parley.jsonrpc
 
 import dev.parley.ConnectionClosedException
+import dev.parley.DisconnectReason
 import dev.parley.Frame
+import dev.parley.ParleyEvent
 import dev.parley.Requests
 import dev.parley.SubscriptionReply
 import dev.parley.SubscriptionState
@@ -15,12 +17,16 @@ import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldContainExactly
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
+import io.kotest.matchers.types.shouldBeInstanceOf
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.withTimeout
 import kotlin.random.Random
 import kotlin.time.Duration.Companion.milliseconds
+import kotlin.time.Duration.Companion.minutes
 import kotlin.time.Duration.Companion.seconds
 
 /*
@@ -161,6 +167,92 @@ class JsonRpcSpec :
                     // What the new connection was asked to subscribe: the live channel, once; not the refused one.
                     rpc.call("public/subscribed") shouldBe """["trades.BTC-PERPETUAL.raw"]"""
                     subscriptions.metrics().restored shouldBe 1
+                }
+            }
+
+            test("the app heartbeat pings with public/test, measures the round trip and consumes the answers") {
+                val rpc = Requests(JsonRpc.codec())
+                withRecordedClient({
+                    url = peer.url("/jsonrpc")
+                    heartbeat {
+                        interval = 50.milliseconds
+                        pongTimeout = 2.seconds
+                        app = JsonRpc.heartbeat()
+                    }
+                    layer(rpc)
+                }) { client, handler ->
+                    handler.expect<Seen.Connected>()
+                    // Three round trips, polled (bounded): events replays its latest, so counting them would not do.
+                    withTimeout(5.seconds) { while (client.metrics().latency.count < 3) delay(10) }
+                    val metrics = client.metrics()
+                    (metrics.lastHeartbeatAnsweredAt != null) shouldBe true
+                    // The answers were the heartbeat's: neither the handler nor the requests layer saw them.
+                    rpc.metrics().unmatched shouldBe 0
+                    generateSequence { handler.seen.tryReceive().getOrNull() }.none { it is Seen.Received } shouldBe
+                        true
+                }
+            }
+
+            test("a server's test_request is answered at once, and the reply to that answer is consumed") {
+                val rpc = Requests(JsonRpc.codec())
+                withRecordedClient({
+                    url = peer.url("/jsonrpc")
+                    // A long interval: the only public/test calls are answers to the server's test_request.
+                    heartbeat {
+                        interval = 1.minutes
+                        app = JsonRpc.heartbeat()
+                    }
+                    layer(rpc)
+                }) { _, handler ->
+                    handler.expect<Seen.Connected>()
+                    rpc.call("public/set_heartbeat") shouldBe "\"ok\""
+                    rpc.call("public/test_count") shouldBe "1"
+                    rpc.metrics().unmatched shouldBe 0
+                }
+            }
+
+            test(
+                "a server whose application stopped but whose WebSocket layer pings on is found dead by the app heartbeat",
+            ) {
+                withRecordedClient({
+                    url = peer.url("/jsonrpc")
+                    reconnect {
+                        baseDelay = 10.milliseconds
+                        maxDelay = 20.milliseconds
+                    }
+                    heartbeat {
+                        interval = 100.milliseconds
+                        pongTimeout = 300.milliseconds
+                        app = JsonRpc.heartbeat()
+                    }
+                }) { client, handler ->
+                    handler.expect<Seen.Connected>()
+                    client.send(Frame.Text("""{"jsonrpc":"2.0","id":"s","method":"stall"}"""))
+                    handler.awaitSeen<Seen.Disconnected>().reason shouldBe
+                        DisconnectReason.HeartbeatTimedOut(300.milliseconds)
+                    client.metrics().consecutiveMissedHeartbeats shouldBe 1
+                    handler.awaitSeen<Seen.Connected>()
+                    client.events.first { it is ParleyEvent.HeartbeatAnswered }
+                    client.metrics().consecutiveMissedHeartbeats shouldBe 0
+                }
+            }
+
+            test("the same stalled server passes a protocol heartbeat: its WebSocket layer still answers the pings") {
+                withRecordedClient({
+                    url = peer.url("/jsonrpc")
+                    heartbeat {
+                        interval = 100.milliseconds
+                        pongTimeout = 300.milliseconds
+                    }
+                }) { client, handler ->
+                    handler.expect<Seen.Connected>()
+                    client.send(Frame.Text("""{"jsonrpc":"2.0","id":"s","method":"stall"}"""))
+                    val before = client.metrics().framesReceived
+                    // Its pings keep arriving (every 50 ms), and each proves life to a protocol heartbeat: polled for
+                    // ten of them, bounded.
+                    withTimeout(5.seconds) { while (client.metrics().framesReceived <= before + 10) delay(10) }
+                    client.state.value.shouldBeInstanceOf<dev.parley.ConnectionState.Connected>()
+                    client.metrics().missedPongs shouldBe 0
                 }
             }
 

@@ -7,6 +7,7 @@ import dev.parley.ConnectionInfo
 import dev.parley.ConnectionState
 import dev.parley.DisconnectDecision
 import dev.parley.DisconnectReason
+import dev.parley.Frame
 import dev.parley.HandlerAction
 import dev.parley.InitResult
 import dev.parley.NotConnectedException
@@ -294,13 +295,15 @@ internal class ConnectionLoop<S> private constructor(
         // Messages the peer sends after our close frame still reach the handler, until its own close arrives.
         val live = session?.takeIf { phase is Phase.Connected || phase is Phase.Closing }
         when (inbound) {
-            is Inbound.Message -> if (live != null) onHandlerAction { handler.onFrame(inbound.frame, it) }
+            is Inbound.Message ->
+                if (live != null && !appHeartbeatTook(live, inbound.frame, receivedAtNanos)) {
+                    onHandlerAction { handler.onFrame(inbound.frame, it) }
+                }
 
             is Inbound.Pong -> {
                 val rtt = live?.heartbeat?.onPong(inbound.payload, receivedAtNanos)
                 if (rtt != null) {
-                    telemetry.recordRoundTrip(rtt)
-                    telemetry.emit(ParleyEvent.HeartbeatAnswered(rtt))
+                    heartbeatAnswered(rtt)
                 } else if (live != null) {
                     onHandlerAction { handler.onPong(inbound.payload, it) }
                 }
@@ -325,11 +328,58 @@ internal class ConnectionLoop<S> private constructor(
         }
     }
 
+    /**
+     * Whether the application-level heartbeat, if any, took [frame]: the answer to one of our pings (a round trip), or
+     * a server's own ping, which it answers at once. Every message counts as proof of life first.
+     */
+    private suspend fun appHeartbeatTook(live: LiveSession, frame: Frame, receivedAtNanos: Long): Boolean {
+        val heartbeat = live.heartbeat ?: return false
+        val app = heartbeat.app ?: return false
+        heartbeat.onMessage(receivedAtNanos)
+        try {
+            val answered = app.pongSequence(frame)
+            if (answered != null) {
+                heartbeat.onAppPong(answered, receivedAtNanos)?.let(::heartbeatAnswered)
+                return true
+            }
+            val answer = app.answer(frame) ?: return false
+            if (phase is Phase.Connected) live.offerControl(shared.wire(answer))
+            return true
+        } catch (e: Exception) {
+            // The AppHeartbeat is the user's code, as a handler is.
+            handlerFailed(e)
+            return true
+        }
+    }
+
+    private fun heartbeatAnswered(rtt: Duration) {
+        telemetry.recordRoundTrip(rtt)
+        telemetry.emit(ParleyEvent.HeartbeatAnswered(rtt))
+    }
+
     private suspend fun onHeartbeatDue() {
         val live = session?.takeIf { phase is Phase.Connected } ?: return
         val heartbeat = live.heartbeat ?: return
-        when (val next = heartbeat.onDue()) {
+        val next = try {
+            heartbeat.onDue()
+        } catch (e: Exception) {
+            // An AppHeartbeat's ping() threw: the user's code, as a handler is.
+            handlerFailed(e)
+            return
+        }
+        when (next) {
             is Heartbeat.Next.Wait -> live.scheduleHeartbeat(next.delay)
+
+            is Heartbeat.Next.AppPing -> {
+                val frame = try {
+                    shared.wire(next.frame)
+                } catch (e: Exception) {
+                    handlerFailed(e)
+                    return
+                }
+                live.offerControl(frame)
+                live.scheduleHeartbeat(next.delay)
+            }
 
             is Heartbeat.Next.Ping -> {
                 live.offerControl(WireFrame(Opcode.PING, next.payload))
@@ -338,7 +388,7 @@ internal class ConnectionLoop<S> private constructor(
 
             Heartbeat.Next.Dead -> {
                 val timeout = options.heartbeat!!.pongTimeout
-                telemetry.missedPongs.incrementAndGet()
+                telemetry.heartbeatMissed()
                 telemetry.emit(ParleyEvent.HeartbeatTimedOut(timeout))
                 log.warn("no pong or other frame within {} of a ping: the connection is dead", timeout)
                 fire(Event.HeartbeatTimedOut(DisconnectReason.HeartbeatTimedOut(timeout)))

@@ -9,6 +9,9 @@ import kotlin.time.Duration.Companion.nanoseconds
  * One connection's heartbeat, owned by the connection loop: it decides, each time its timer fires, whether to ping,
  * to wait, or to declare the connection dead. Inbound frames only move [Telemetry.lastInboundNanos] (written by the
  * reader), so a busy connection costs nothing here and is never pinged.
+ *
+ * With an [AppHeartbeat] the pings are messages and only messages prove liveness: the loop reports each one
+ * ([onMessage]), and a server whose WebSocket layer still pings and pongs while its application is stuck is found.
  */
 internal class Heartbeat(
     private val policy: HeartbeatPolicy,
@@ -28,6 +31,12 @@ internal class Heartbeat(
             val delay: Duration,
         ) : Next()
 
+        /** Send [frame], an application-level ping, then check again after [delay]. */
+        class AppPing(
+            val frame: dev.parley.Frame,
+            val delay: Duration,
+        ) : Next()
+
         /** No pong and no frame within the pong timeout: the connection is dead. */
         object Dead : Next()
     }
@@ -43,12 +52,26 @@ internal class Heartbeat(
     private var awaitingLife = false
     private var sequence = 0L
 
+    /** The application-level ping and its answer, or `null` for protocol pings. */
+    val app: dev.parley.AppHeartbeat? = policy.app
+
+    /** The sequence of the app ping still waiting for its answer, 0 for none. */
+    private var appOutstanding = 0L
+
+    /** [Clock.nanos] of the last data message (app mode's proof of life), from the connection's start. */
+    private var lastMessageNanos = clock.nanos()
+
     /** The first check: a full interval after the connection opened. */
     fun start(): Duration = policy.interval
 
+    /** A data message arrived at [receivedAtNanos] (app mode only counts these). */
+    fun onMessage(receivedAtNanos: Long) {
+        lastMessageNanos = receivedAtNanos
+    }
+
     fun onDue(): Next {
         val now = clock.nanos()
-        val lastInbound = telemetry.lastInboundNanos
+        val lastInbound = if (app != null) lastMessageNanos else telemetry.lastInboundNanos
         if (awaitingLife) {
             if (lastInbound - pingSentAt > 0) {
                 awaitingLife = false // a frame arrived since the ping: alive, even if the pong never comes
@@ -59,6 +82,12 @@ internal class Heartbeat(
         }
         val idle = now - lastInbound
         if (idle < intervalNanos) return Next.Wait((intervalNanos - idle).nanoseconds)
+        if (app != null) {
+            pingSentAt = now
+            awaitingLife = true
+            appOutstanding = ++sequence
+            return Next.AppPing(app.ping(sequence), policy.pongTimeout)
+        }
         val payload = ByteBuffer.allocate(PAYLOAD_BYTES).putLong(SALT).putLong(++sequence).array()
         pingPayload = payload
         pingSentAt = now
@@ -74,6 +103,17 @@ internal class Heartbeat(
         val expected = pingPayload ?: return null
         if (!expected.contentEquals(payload)) return null
         pingPayload = null
+        awaitingLife = false
+        return (receivedAtNanos - pingSentAt).coerceAtLeast(0).nanoseconds
+    }
+
+    /**
+     * Returns the round-trip time if [answered] is the sequence of the last app ping, or `null` for an older one;
+     * [receivedAtNanos] is when the answer was read.
+     */
+    fun onAppPong(answered: Long, receivedAtNanos: Long): Duration? {
+        if (appOutstanding == 0L || answered != appOutstanding) return null
+        appOutstanding = 0
         awaitingLife = false
         return (receivedAtNanos - pingSentAt).coerceAtLeast(0).nanoseconds
     }

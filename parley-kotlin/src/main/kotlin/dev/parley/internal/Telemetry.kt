@@ -119,7 +119,19 @@ internal class Telemetry(
     fun recordRoundTrip(rtt: Duration) {
         window.record(rtt)
         latency = window.stats()
+        lastHeartbeatAnsweredAt = Instant.now()
+        consecutiveMissedHeartbeats.set(0)
     }
+
+    /** A heartbeat found the connection dead. */
+    fun heartbeatMissed() {
+        missedPongs.incrementAndGet()
+        consecutiveMissedHeartbeats.incrementAndGet()
+    }
+
+    @Volatile
+    private var lastHeartbeatAnsweredAt: Instant? = null
+    private val consecutiveMissedHeartbeats = AtomicInteger()
 
     override fun settled() {
         queueDepth.decrementAndGet()
@@ -154,6 +166,8 @@ internal class Telemetry(
             framesDropped = framesDropped.get(),
             droppedPongs = droppedPongs.get(),
             pendingCallbacks = pendingCallbacks.get().coerceAtLeast(0),
+            lastHeartbeatAnsweredAt = lastHeartbeatAnsweredAt,
+            consecutiveMissedHeartbeats = consecutiveMissedHeartbeats.get(),
             sinceLastInbound = (clock.nanos() - lastInboundNanos).coerceAtLeast(0).nanoseconds
                 // lastInboundNanos is also stamped when a connection opens; it means "a frame arrived" only after one.
                 .takeIf { framesReceived.get() > 0 },

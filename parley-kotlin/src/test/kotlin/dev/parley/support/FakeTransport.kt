@@ -64,6 +64,11 @@ internal class FakeSession(
         inbound.trySend(WireFrame(Opcode.BINARY, bytes)).getOrThrow()
     }
 
+    /** A protocol ping from the peer. */
+    fun feedPing(payload: ByteArray = ByteArray(0)) {
+        inbound.trySend(WireFrame(Opcode.PING, payload)).getOrThrow()
+    }
+
     /** End of stream without a close frame, as when the peer vanishes. */
     fun drop() {
         inbound.close()

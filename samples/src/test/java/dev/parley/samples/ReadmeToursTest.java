@@ -99,6 +99,13 @@ class ReadmeToursTest {
     }
 
     @Test
+    void theAppHeartbeatExamplesInReadmeAreTheCompiledOnes() throws IOException {
+        assertReadmeShows("### Application-level heartbeats",
+            "samples/src/main/kotlin/dev/parley/samples/conversation/AppHeartbeats.kt",
+            "samples/src/main/java/dev/parley/samples/conversation/AppHeartbeats.java");
+    }
+
+    @Test
     void theFramePreparationExamplesInReadmeAreTheCompiledOnes() throws IOException {
         assertReadmeShows("## Preparing every outgoing frame",
             "samples/src/main/kotlin/dev/parley/samples/conversation/Signing.kt",
