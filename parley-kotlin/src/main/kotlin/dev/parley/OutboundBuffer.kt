@@ -2,6 +2,7 @@ package dev.parley
 
 import dev.parley.internal.ClientHandle
 import dev.parley.internal.InboundBudget
+import dev.parley.internal.countIf
 import dev.parley.internal.offLoopFuture
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineScope
@@ -119,8 +120,10 @@ public class OutboundBuffer(
                     entry.overdue = true
                     take(entry)
                 }
-                if (removed && entry.written.completeExceptionally(FrameExpiredException(expireAfter))) {
-                    droppedExpired.incrementAndGet()
+                if (removed) {
+                    droppedExpired.countIf {
+                        entry.written.completeExceptionally(FrameExpiredException(expireAfter))
+                    }
                 }
             }
             entry.written.invokeOnCompletion { entry.expiry?.cancel() }
@@ -213,7 +216,7 @@ public class OutboundBuffer(
     private fun settleWith(entry: Entry, write: Deferred<Unit>) {
         write.invokeOnCompletion { cause ->
             when {
-                cause == null -> if (entry.written.complete(Unit)) delivered.incrementAndGet()
+                cause == null -> delivered.countIf { entry.written.complete(Unit) }
                 cause is ConnectionClosedException && !cause.mayHaveBeenWritten -> synchronized(lock) { putBack(entry) }
                 else -> entry.written.completeExceptionally(cause)
             }
@@ -235,16 +238,19 @@ public class OutboundBuffer(
                     while (buffered.size >= maxFrames || bufferedBytes + entry.bytes > maxBytes) {
                         val oldest = buffered.pollFirstEntry().value
                         bufferedBytes -= oldest.bytes
-                        droppedOverflow.incrementAndGet()
-                        oldest.written.completeExceptionally(OutboundBufferFullException(maxFrames, maxBytes))
+                        droppedOverflow.countIf {
+                            oldest.written.completeExceptionally(OutboundBufferFullException(maxFrames, maxBytes))
+                        }
                     }
             }
             buffered[entry.sequence] = entry
             bufferedBytes += entry.bytes
             null
         }
-        if (refused != null && entry.written.completeExceptionally(refused) && refused is OutboundBufferFullException) {
-            droppedOverflow.incrementAndGet()
+        when (refused) {
+            null -> Unit
+            is OutboundBufferFullException -> droppedOverflow.countIf { entry.written.completeExceptionally(refused) }
+            else -> entry.written.completeExceptionally(refused)
         }
     }
 
@@ -255,9 +261,7 @@ public class OutboundBuffer(
     private fun putBack(entry: Entry) {
         if (entry.written.isCompleted) return
         if (entry.overdue) {
-            if (entry.written.completeExceptionally(FrameExpiredException(entry.expireAfter!!))) {
-                droppedExpired.incrementAndGet()
-            }
+            droppedExpired.countIf { entry.written.completeExceptionally(FrameExpiredException(entry.expireAfter!!)) }
             return
         }
         val reason = stopped

@@ -5,6 +5,7 @@ import dev.parley.internal.Caller
 import dev.parley.internal.ClientHandle
 import dev.parley.internal.LatencyWindow
 import dev.parley.internal.caller
+import dev.parley.internal.countIf
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.CoroutineScope
@@ -127,8 +128,8 @@ public class Requests<Id : Any>(
         val stamped = codec.stamp(request)
         val entry = Pending(stamped.id, System.nanoTime())
         if (pending.size >= maxPending) {
-            failed.incrementAndGet()
-            return entry.reply.also { it.completeExceptionally(PendingRequestsFullException(maxPending)) }
+            fail(entry, PendingRequestsFullException(maxPending))
+            return entry.reply
         }
         if (pending.putIfAbsent(entry.id, entry) != null) throw DuplicateRequestIdException(entry.id)
         // However it ends (a reply, a failure, a caller's cancel), the entry leaves and its timer stops.
@@ -138,9 +139,10 @@ public class Requests<Id : Any>(
         }
         entry.timer = timers.launch {
             delay(timeout)
-            if (entry.reply.completeExceptionally(RequestTimeoutException(entry.id, timeout))) {
-                timedOut.incrementAndGet()
-                synchronized(timedOutIds) { timedOutIds[entry.id] = Unit }
+            // Remembered and counted before the caller hears of it, so what it reads next already includes it.
+            synchronized(timedOutIds) { timedOutIds[entry.id] = Unit }
+            if (!timedOut.countIf { entry.reply.completeExceptionally(RequestTimeoutException(entry.id, timeout)) }) {
+                synchronized(timedOutIds) { timedOutIds.remove(entry.id) }
             }
         }
         val sent = try {
@@ -173,10 +175,12 @@ public class Requests<Id : Any>(
     override suspend fun onFrame(frame: Frame): Boolean {
         val id = codec.replyId(frame) ?: return false
         val entry = pending[id]
-        if (entry != null && entry.reply.complete(frame)) {
-            answered.incrementAndGet()
-            latency.record((System.nanoTime() - entry.startedNanos).nanoseconds)
-            return true
+        if (entry != null) {
+            val took = (System.nanoTime() - entry.startedNanos).nanoseconds
+            if (answered.countIf { entry.reply.complete(frame) }) {
+                latency.record(took)
+                return true
+            }
         }
         val late = synchronized(timedOutIds) { timedOutIds.remove(id) != null }
         unmatched.incrementAndGet()
@@ -206,7 +210,7 @@ public class Requests<Id : Any>(
     override fun toString(): String = "Requests(timeout=$timeout, pending=${pending.size})"
 
     private fun fail(entry: Pending<Id>, cause: Throwable) {
-        if (entry.reply.completeExceptionally(cause)) failed.incrementAndGet()
+        failed.countIf { entry.reply.completeExceptionally(cause) }
     }
 
     private fun attachedClient(): ClientHandle = client.get()
