@@ -1,17 +1,13 @@
 package dev.parley.samples
 
 import io.ktor.server.application.install
-import io.ktor.server.cio.CIO
 import io.ktor.server.cio.CIOApplicationEngine
 import io.ktor.server.engine.EmbeddedServer
-import io.ktor.server.engine.embeddedServer
 import io.ktor.server.routing.routing
 import io.ktor.server.websocket.WebSockets
 import io.ktor.server.websocket.webSocket
 import io.ktor.websocket.Frame
 import io.ktor.websocket.readText
-import kotlinx.coroutines.runBlocking
-import java.net.BindException
 
 /**
  * The samples' own echo server on 127.0.0.1, so the samples run offline. It can be stopped and started again on the
@@ -29,19 +25,10 @@ public class EchoServer : AutoCloseable {
 
     /** Starts listening: on a free port the first time, on the same port afterwards. */
     public fun start(): EchoServer {
-        // The old listening socket may take a moment to be released after stop(); retry briefly.
-        var attempts = 0
-        while (true) {
-            try {
-                val s = embeddedServer(CIO, host = "127.0.0.1", port = port) { routes() }.start(wait = false)
-                server = s
-                port = runBlocking { s.engine.resolvedConnectors().first().port }
-                return this
-            } catch (e: BindException) {
-                if (++attempts >= BIND_ATTEMPTS) throw e
-                Thread.sleep(BIND_RETRY_MS)
-            }
-        }
+        val listening = listenOn(port) { routes() }
+        server = listening.server
+        port = listening.port
+        return this
     }
 
     /** Stops listening and drops every open connection. */
@@ -67,8 +54,4 @@ public class EchoServer : AutoCloseable {
         }
     }
 
-    private companion object {
-        const val BIND_ATTEMPTS = 100
-        const val BIND_RETRY_MS = 20L
-    }
 }

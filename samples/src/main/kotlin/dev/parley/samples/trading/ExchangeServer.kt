@@ -1,12 +1,11 @@
 package dev.parley.samples.trading
 
+import dev.parley.samples.listenOn
 import io.ktor.http.HttpStatusCode
 import io.ktor.server.application.ApplicationCallPipeline
 import io.ktor.server.application.install
-import io.ktor.server.cio.CIO
 import io.ktor.server.cio.CIOApplicationEngine
 import io.ktor.server.engine.EmbeddedServer
-import io.ktor.server.engine.embeddedServer
 import io.ktor.server.response.respond
 import io.ktor.server.routing.route
 import io.ktor.server.routing.routing
@@ -18,7 +17,6 @@ import io.ktor.websocket.readText
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
-import kotlinx.coroutines.runBlocking
 import kotlinx.serialization.json.Json
 import kotlinx.serialization.json.JsonArray
 import kotlinx.serialization.json.JsonElement
@@ -27,7 +25,6 @@ import kotlinx.serialization.json.JsonPrimitive
 import kotlinx.serialization.json.buildJsonObject
 import kotlinx.serialization.json.jsonArray
 import kotlinx.serialization.json.jsonPrimitive
-import java.net.BindException
 import java.time.Instant
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicLong
@@ -79,19 +76,10 @@ public class ExchangeServer(
 
     /** Starts listening: on a free port the first time, on the same port afterwards. */
     public fun start(): ExchangeServer {
-        var attempts = 0
-        while (true) {
-            try {
-                val s = embeddedServer(CIO, host = "127.0.0.1", port = port) { routes() }.start(wait = false)
-                server = s
-                port = runBlocking { s.engine.resolvedConnectors().first().port }
-                return this
-            } catch (e: BindException) {
-                // The old listening socket may take a moment to be released after stop(); retry briefly.
-                if (++attempts >= BIND_ATTEMPTS) throw e
-                Thread.sleep(BIND_RETRY_MS)
-            }
-        }
+        val listening = listenOn(port) { routes() }
+        server = listening.server
+        port = listening.port
+        return this
     }
 
     /** Stops listening and drops every connection, as a restart does. */
@@ -239,8 +227,6 @@ public class ExchangeServer(
     }.toString()
 
     private companion object {
-        const val BIND_ATTEMPTS = 100
-        const val BIND_RETRY_MS = 20L
         const val TICK_MS = 100L
     }
 }
