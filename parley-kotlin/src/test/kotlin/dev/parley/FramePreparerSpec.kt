@@ -2,12 +2,14 @@ package dev.parley
 
 import dev.parley.support.RecordingHandler
 import dev.parley.support.awaitConnected
+import dev.parley.support.awaitStopped
 import dev.parley.support.withRecordedClient
 import dev.parley.testkit.WebSocketTestServer
 import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
+import io.kotest.matchers.types.shouldBeInstanceOf
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.runInterruptible
 import java.util.concurrent.atomic.AtomicInteger
@@ -76,6 +78,20 @@ class FramePreparerSpec :
                         (requests.request(Frame.Text("hello")) as Frame.Text).text shouldBe "re:42|hello"
                     }
                 }
+        }
+
+        test("a preparer that throws on a handler's push stops the client as a failing handler does") {
+            WebSocketTestServer.builder().start().use { server ->
+                val handler = RecordingHandler<Unit>(onConnected = { s -> HandlerAction.Push(Frame.Text("hello"), s) })
+                withRecordedClient({
+                    url = server.url()
+                    prepareFrame { throw IllegalStateException("no key to sign with") }
+                }, handler) { client, _ ->
+                    val stopped = client.awaitStopped()
+                    stopped.reason.shouldBeInstanceOf<StopReason.HandlerFailed>().cause.message shouldBe
+                        "no key to sign with"
+                }
+            }
         }
 
         test("what the preparer throws reaches the sender, and a preparer must return a data frame") {
