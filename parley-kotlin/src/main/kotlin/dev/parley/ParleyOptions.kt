@@ -67,6 +67,8 @@ public class ParleyOptions internal constructor(
     public val layers: List<ClientLayer>,
     /** Transforms every outgoing data frame once, or `null` (the default) to send frames as they are. */
     public val prepareFrame: FramePreparer?,
+    /** The gate every data frame sent through the client passes first (a rate limit), or `null` (the default). */
+    public val sendGate: SendGate?,
 ) {
     override fun toString(): String {
         val shownHeaders = headers.joinToString { (k, v) ->
@@ -217,6 +219,9 @@ public class ParleyOptions internal constructor(
         /** Transforms every outgoing data frame once (see [FramePreparer]); `null` (the default) for none. */
         public var prepareFrame: FramePreparer? = null
 
+        /** A gate every sent data frame passes first, e.g. a rate limit (see [SendGate]); `null` (the default) for none. */
+        public var sendGate: SendGate? = null
+
         /** Sets [prepareFrame]: `prepareFrame { frame -> sign(frame) }`. */
         public fun prepareFrame(preparer: FramePreparer) {
             prepareFrame = preparer
@@ -286,6 +291,7 @@ public class ParleyOptions internal constructor(
                 recoveryPolicy = recoveryPolicy,
                 layers = layers.toList(),
                 prepareFrame = prepareFrame,
+                sendGate = sendGate,
             )
         }
     }

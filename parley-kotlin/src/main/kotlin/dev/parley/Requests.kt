@@ -175,12 +175,11 @@ public class Requests<Id : Any>(
     override suspend fun onFrame(frame: Frame): Boolean {
         val id = codec.replyId(frame) ?: return false
         val entry = pending[id]
-        if (entry != null) {
-            val took = (System.nanoTime() - entry.startedNanos).nanoseconds
-            if (answered.countIf { entry.reply.complete(frame) }) {
-                latency.record(took)
-                return true
-            }
+        if (entry != null && entry.reply.isActive) {
+            // Recorded and counted before the caller hears of it, so what it reads next includes its own request.
+            // (Only a caller's cancel can come in between, from another thread: then one extra sample is all.)
+            latency.record((System.nanoTime() - entry.startedNanos).nanoseconds)
+            if (answered.countIf { entry.reply.complete(frame) }) return true
         }
         val late = synchronized(timedOutIds) { timedOutIds.remove(id) != null }
         unmatched.incrementAndGet()

@@ -28,6 +28,7 @@ import dev.parley.RecoveryPolicy
 import dev.parley.RequestCodec
 import dev.parley.Requests
 import dev.parley.RetriesExhaustedException
+import dev.parley.SendGate
 import dev.parley.SendOverflow
 import dev.parley.StopReason
 import dev.parley.TlsSettings
@@ -361,7 +362,15 @@ public class ParleyWebSocket private constructor(
             }
         }
         val sends =
-            SendForwarder(client, options.sendOverflow, options.sendQueueCapacity, scope, completions, callbacks)
+            SendForwarder(
+                client,
+                options.sendOverflow,
+                options.sendQueueCapacity,
+                scope,
+                completions,
+                callbacks,
+                gated = options.sendGate != null,
+            )
         return Started(client, handler, sends, listOfNotNull(states, events)).also { started = it }
     }
 
@@ -536,6 +545,14 @@ public class ParleyWebSocket private constructor(
          * [ParleyWebSocket]. For requests with replies use [requests], which also gives [ParleyWebSocket.request].
          */
         public fun layer(layer: ClientLayer): Builder = apply { settings += { layer(layer) } }
+
+        /**
+         * Passes every text and binary frame sent through this client through [gate] first: a rate limit, such as
+         * `TokenBucketGate.create(…)` from `parley-ratelimit`. A send over the limit waits its turn (up to the gate's
+         * maximum wait) or fails with `RateLimitedException`; a frame that then fails before it is written gives its
+         * cost back. A listener's [Reply] frames and pings are not gated.
+         */
+        public fun sendGate(gate: SendGate): Builder = apply { settings += { sendGate = gate } }
 
         /**
          * Transforms every outgoing text and binary frame once, in one place (stamping, signing, encoding): as it is

@@ -2,15 +2,18 @@ package dev.parley.internal
 
 import dev.parley.ClientStoppedException
 import dev.parley.CloseCodes
+import dev.parley.ConnectionClosedException
 import dev.parley.ConnectionState
 import dev.parley.DisconnectReason
 import dev.parley.Frame
+import dev.parley.GateDecision
 import dev.parley.NotConnectedException
 import dev.parley.ParleyClient
 import dev.parley.ParleyEvent
 import dev.parley.ParleyException
 import dev.parley.ParleyMetrics
 import dev.parley.ParleyOptions
+import dev.parley.RateLimitedException
 import dev.parley.SendOverflow
 import dev.parley.SendQueueFullException
 import dev.parley.SendResult
@@ -25,6 +28,7 @@ import kotlinx.coroutines.Job
 import kotlinx.coroutines.channels.ClosedSendChannelException
 import kotlinx.coroutines.channels.SendChannel
 import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
@@ -103,16 +107,65 @@ internal class ClientHandle(
         telemetry.snapshot(shared.state.value, shared.reconnectAttempts, shared.lastReason)
 
     override suspend fun send(frame: Frame) {
+        val refund = admit(frame)
         val out = Outbound(shared.wire(frame), CompletableDeferred(), telemetry)
-        enqueue(out)
+        enqueueAdmitted(out, refund)
         out.written!!.await()
     }
 
     override suspend fun enqueue(frame: Frame): Deferred<Unit> {
+        val refund = admit(frame)
         // Its sender does not wait for the write, so a failure is also counted and reported, as for trySend.
         val out = Outbound(shared.wire(frame), CompletableDeferred(), telemetry, detached = true)
-        enqueue(out)
+        enqueueAdmitted(out, refund)
         return out.written!!
+    }
+
+    /**
+     * Passes a data frame through the send gate, if there is one, waiting for its turn when the gate says so: returns
+     * what gives the frame's cost back, should it then not be written. A caller cancelled while it waits gets its
+     * cost back at once.
+     */
+    private suspend fun admit(frame: Frame): (() -> Unit)? {
+        val gate = options.sendGate?.takeIf { frame is Frame.Text || frame is Frame.Binary } ?: return null
+        when (val decision = gate.reserve(frame, mayWait = true)) {
+            is GateDecision.Refuse -> throw RateLimitedException(decision.retryAfter.inWholeMilliseconds)
+
+            is GateDecision.Pass -> if (decision.after.isPositive()) {
+                try {
+                    delay(decision.after)
+                } catch (e: CancellationException) {
+                    gate.refund(frame)
+                    throw e
+                }
+            }
+        }
+        return { gate.refund(frame) }
+    }
+
+    /** [admit] for [trySend], which never waits: anything but an immediate pass is a refusal. */
+    private fun admitNow(frame: Frame): (() -> Unit)? {
+        val gate = options.sendGate?.takeIf { frame is Frame.Text || frame is Frame.Binary } ?: return null
+        when (val decision = gate.reserve(frame, mayWait = false)) {
+            is GateDecision.Refuse -> throw RateLimitedException(decision.retryAfter.inWholeMilliseconds)
+
+            is GateDecision.Pass -> if (decision.after.isPositive()) {
+                gate.refund(frame)
+                throw RateLimitedException(decision.after.inWholeMilliseconds)
+            }
+        }
+        return { gate.refund(frame) }
+    }
+
+    /** Queues [out]; its gate cost is given back if it fails to queue, or fails later without having been written. */
+    private suspend fun enqueueAdmitted(out: Outbound, refund: (() -> Unit)?) {
+        try {
+            enqueue(out)
+        } catch (e: Throwable) {
+            refund?.invoke()
+            throw e
+        }
+        if (refund != null) refundUnlessWritten(out.written!!, refund)
     }
 
     /** Queues [out] in order, waiting only for room; every way out of here leaves it settled or queued. */
@@ -146,16 +199,30 @@ internal class ClientHandle(
 
     override fun trySend(frame: Frame): SendResult {
         rejection()?.let { return SendResult.Rejected(it) }
-        val out = Outbound(shared.wire(frame), CompletableDeferred(), telemetry, detached = true)
+        val refund = try {
+            admitNow(frame)
+        } catch (e: RateLimitedException) {
+            return SendResult.Rejected(e)
+        }
+        val out = try {
+            Outbound(shared.wire(frame), CompletableDeferred(), telemetry, detached = true)
+        } catch (e: Throwable) {
+            refund?.invoke()
+            throw e
+        }
         telemetry.queueDepth.incrementAndGet()
         val refusal =
             try {
-                if (shared.sendQueue.offer(out, shared.stopReason)) return SendResult.Enqueued(out.written!!)
+                if (shared.sendQueue.offer(out, shared.stopReason)) {
+                    if (refund != null) refundUnlessWritten(out.written!!, refund)
+                    return SendResult.Enqueued(out.written!!)
+                }
                 SendQueueFullException(options.sendQueueCapacity)
             } catch (e: ClientStoppedException) {
                 e
             }
         out.withdraw(refusal)
+        refund?.invoke()
         return SendResult.Rejected(refusal)
     }
 
@@ -224,6 +291,13 @@ internal class ClientHandle(
     }
 
     override fun tell(message: Any): Boolean = shared.mailbox.tell(message)
+
+    /** Gives [written]'s gate cost back if it fails before the frame could have reached the peer. */
+    private fun refundUnlessWritten(written: Deferred<Unit>, refund: () -> Unit) {
+        written.invokeOnCompletion { cause ->
+            if (cause != null && !(cause is ConnectionClosedException && cause.mayHaveBeenWritten)) refund()
+        }
+    }
 
     private companion object {
         const val MAX_CLOSE_REASON = 123

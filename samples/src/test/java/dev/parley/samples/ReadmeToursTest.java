@@ -106,6 +106,13 @@ class ReadmeToursTest {
     }
 
     @Test
+    void theRateLimitExamplesInReadmeAreTheCompiledOnes() throws IOException {
+        assertReadmeShows("## Rate limits",
+            "samples/src/main/kotlin/dev/parley/samples/operations/RateLimits.kt",
+            "samples/src/main/java/dev/parley/samples/operations/RateLimits.java");
+    }
+
+    @Test
     void theFramePreparationExamplesInReadmeAreTheCompiledOnes() throws IOException {
         assertReadmeShows("## Preparing every outgoing frame",
             "samples/src/main/kotlin/dev/parley/samples/conversation/Signing.kt",

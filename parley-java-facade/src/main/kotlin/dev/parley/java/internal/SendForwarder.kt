@@ -23,7 +23,8 @@ import java.util.concurrent.atomic.AtomicInteger
  * While the core's queue has room a send is queued at once (`trySend`). When it is full and the overflow is
  * [SendOverflow.SUSPEND], the send joins a waiting [line], and one coroutine at a time moves the line into the core,
  * suspending for room, in order. A send that finds others waiting goes behind them even if the core has room again,
- * so sends from one thread are never reordered.
+ * so sends from one thread are never reordered. With a send gate (a rate limit) every send takes the line, so that it
+ * can wait its turn there.
  *
  * The line is as long as the queue ([room] counts its free places). When it is full too, the sending thread waits for
  * room, as Java's blocking queues do — which is what SUSPEND asks for — except on a callback thread, where waiting
@@ -37,6 +38,8 @@ internal class SendForwarder(
     private val scope: CoroutineScope,
     private val completions: Executor,
     private val callbacks: SerialExecutor,
+    /** Whether the options have a send gate: then every send goes through the line, where the gate may make it wait. */
+    private val gated: Boolean = false,
 ) {
     private class Waiting(
         val frame: Frame,
@@ -52,7 +55,9 @@ internal class SendForwarder(
 
     fun send(frame: Frame): CompletableFuture<Void?> {
         val future = CallbackFuture<Void?>(completions, callbacks)
-        if (waiting.get() == 0) {
+        // The fast path, unless a send gate may make senders wait: trySend never waits, and asking the gate twice
+        // for one send would count one refusal twice.
+        if (waiting.get() == 0 && !gated) {
             when (val result = client.trySend(frame)) {
                 is SendResult.Enqueued -> return future.completedBy(result.written)
 

@@ -19,6 +19,8 @@ import dev.parley.UnmatchedReply
 import dev.parley.jsonrpc.JsonRpc
 import dev.parley.jsonrpc.call
 import dev.parley.parleyOptions
+import dev.parley.ratelimit.FrameCost
+import dev.parley.ratelimit.TokenBucketGate
 import dev.parley.startParley
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.coroutineScope
@@ -112,6 +114,14 @@ public suspend fun trade(exchange: ExchangeServer, say: (String) -> Unit): Tradi
     val subscriptions = Subscriptions(JsonRpc.subscriptions())
     val orders = OutboundBuffer(maxFrames = 100, expireAfter = 30.seconds)
     val rpc = Requests(JsonRpc.codec(), timeout = 5.seconds)
+    // The exchange's limit: bursts of 20, 10 more per second; an order costs 5, anything else 1.
+    val limit = TokenBucketGate(
+        capacity = 20,
+        refillTokens = 10,
+        refillPeriod = 1.seconds,
+        maxWait = 2.seconds,
+        cost = FrameCost { frame -> if ("private/" in (frame as? Frame.Text)?.text.orEmpty()) 5 else 1 },
+    )
     subscriptions.subscribe("ticker.BTC-PERPETUAL")
     subscriptions.addListener { channel, state -> say("subscription $channel: $state") }
     val trader = Trader(say)
@@ -129,6 +139,7 @@ public suspend fun trade(exchange: ExchangeServer, say: (String) -> Unit): Tradi
                 app = JsonRpc.heartbeat()
             }
             bearerToken(token)
+            sendGate = limit
             layer(subscriptions)
             layer(orders)
             layer(rpc)
@@ -182,7 +193,7 @@ public suspend fun trade(exchange: ExchangeServer, say: (String) -> Unit): Tradi
                     metrics.lastHeartbeatAnsweredAt?.let {
                         "last answered at $it"
                     } ?: "never needed: messages kept coming"
-                    ),
+                    ) + "; rate limit: ${limit.metrics()}",
         )
         TradingOutcome(
             connections = metrics.connection,
