@@ -318,7 +318,10 @@ public class OutboundBufferFullException(
  */
 public class FrameExpiredException(
     public val expireAfter: Duration,
-) : ParleyException("no connection took the frame within $expireAfter: it was dropped, never sent")
+) : ParleyException("no connection took the frame within $expireAfter: it was dropped, never sent") {
+    /** [expireAfter] in milliseconds, for Java. */
+    public val expireAfterMillis: Long get() = expireAfter.inWholeMilliseconds
+}
 
 /**
  * What an [OutboundBuffer] holds and has done.

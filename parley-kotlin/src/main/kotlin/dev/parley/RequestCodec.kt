@@ -56,7 +56,10 @@ public data class UnmatchedReply(
 public class RequestTimeoutException(
     public val id: Any,
     public val timeout: kotlin.time.Duration,
-) : ParleyException("no reply to request $id within $timeout")
+) : ParleyException("no reply to request $id within $timeout") {
+    /** [timeout] in milliseconds, for Java. */
+    public val timeoutMillis: Long get() = timeout.inWholeMilliseconds
+}
 
 /**
  * As many requests as [Requests] allows were already waiting for replies; this one was not sent.

@@ -79,6 +79,7 @@ class JsonRpcFromJavaTest {
             ExecutionException failure = assertThrows(ExecutionException.class, () -> slow.get(5, TimeUnit.SECONDS));
             RequestTimeoutException timeout = assertInstanceOf(RequestTimeoutException.class, failure.getCause());
             assertEquals("1", timeout.getId());
+            assertEquals(100, timeout.getTimeoutMillis());
             assertEquals("1 {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"ms\":400}} true", listener.seen.poll(5, TimeUnit.SECONDS));
             assertEquals(1, ws.requestStats().timedOut());
         }
