@@ -4,6 +4,7 @@ import dev.parley.Frame
 import dev.parley.HandlerAction
 import dev.parley.ParleyClient
 import dev.parley.ParleyHandler
+import dev.parley.SendGate
 import dev.parley.SendResult
 import dev.parley.parleyOptions
 import dev.parley.transport.Opcode
@@ -42,13 +43,17 @@ class BenchFixture {
     private var client: ParleyClient? = null
 
     /** Starts a client (the production dispatcher, Dispatchers.Default) and waits until it is connected. */
-    fun startClientOverFakeTransport() {
+    fun startClientOverFakeTransport() = startClientOverFakeTransport(null)
+
+    /** As [startClientOverFakeTransport], every data frame passing [gate] first (a rate limit, for its cost). */
+    fun startClientOverFakeTransport(gate: SendGate?) {
         check(client == null) { "already started" }
         val options =
             parleyOptions {
                 url = "ws://bench.invalid/ws"
                 name = "bench"
                 sendQueueCapacity = QUEUE_CAPACITY
+                sendGate = gate
             }
         val started =
             ConnectionLoop.start(
