@@ -114,6 +114,23 @@ class SendGateSpec :
             }
         }
 
+        test("a frame the client cannot take never asks the gate; one prepareFrame refuses gets its cost back") {
+            runTest {
+                val gate = SpacingGate(100.milliseconds, maxWait = 10_000.milliseconds)
+                val options = fakeOptions {
+                    sendGate = gate
+                    prepareFrame { frame -> if ((frame as Frame.Text).text == "bad") error("cannot sign") else frame }
+                }
+                val client = virtualClient(RecordingHandler<Unit>(), Unit, options, FakeTransport())
+                client.state.first { it is ConnectionState.Connected }
+                shouldThrow<IllegalStateException> { client.send(Frame.Text("bad")) }
+                gate.refunded shouldContainExactly listOf("bad")
+                client.disconnect()
+                shouldThrow<NotConnectedException> { client.send(Frame.Text("down")) }
+                gate.reserved shouldContainExactly listOf("bad")
+            }
+        }
+
         test("a handler's pushes do not pass the gate") {
             runTest {
                 val gate = SpacingGate(100.milliseconds, maxWait = 0.milliseconds)

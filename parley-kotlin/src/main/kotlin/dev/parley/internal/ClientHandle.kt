@@ -108,7 +108,7 @@ internal class ClientHandle(
 
     override suspend fun send(frame: Frame) {
         val refund = admit(frame)
-        val out = Outbound(shared.wire(frame), CompletableDeferred(), telemetry)
+        val out = refundingIfThrows(refund) { Outbound(shared.wire(frame), CompletableDeferred(), telemetry) }
         enqueueAdmitted(out, refund)
         out.written!!.await()
     }
@@ -116,9 +116,19 @@ internal class ClientHandle(
     override suspend fun enqueue(frame: Frame): Deferred<Unit> {
         val refund = admit(frame)
         // Its sender does not wait for the write, so a failure is also counted and reported, as for trySend.
-        val out = Outbound(shared.wire(frame), CompletableDeferred(), telemetry, detached = true)
+        val out = refundingIfThrows(refund) {
+            Outbound(shared.wire(frame), CompletableDeferred(), telemetry, detached = true)
+        }
         enqueueAdmitted(out, refund)
         return out.written!!
+    }
+
+    /** Runs [block] (which prepares the frame: prepareFrame may throw), giving the gate cost back if it throws. */
+    private inline fun <T> refundingIfThrows(noinline refund: (() -> Unit)?, block: () -> T): T = try {
+        block()
+    } catch (e: Throwable) {
+        refund?.invoke()
+        throw e
     }
 
     /**
@@ -128,6 +138,8 @@ internal class ClientHandle(
      */
     private suspend fun admit(frame: Frame): (() -> Unit)? {
         val gate = options.sendGate?.takeIf { frame is Frame.Text || frame is Frame.Binary } ?: return null
+        // A frame that cannot be sent anyway does not wait for its turn first.
+        rejection()?.let { throw it }
         when (val decision = gate.reserve(frame, mayWait = true)) {
             is GateDecision.Refuse -> throw RateLimitedException(decision.retryAfter.inWholeMilliseconds)
 
@@ -204,11 +216,8 @@ internal class ClientHandle(
         } catch (e: RateLimitedException) {
             return SendResult.Rejected(e)
         }
-        val out = try {
+        val out = refundingIfThrows(refund) {
             Outbound(shared.wire(frame), CompletableDeferred(), telemetry, detached = true)
-        } catch (e: Throwable) {
-            refund?.invoke()
-            throw e
         }
         telemetry.queueDepth.incrementAndGet()
         val refusal =
