@@ -14,6 +14,7 @@ import dev.parley.ParleyException
 import dev.parley.ParleyMetrics
 import dev.parley.ParleyOptions
 import dev.parley.RateLimitedException
+import dev.parley.SendGate
 import dev.parley.SendOverflow
 import dev.parley.SendQueueFullException
 import dev.parley.SendResult
@@ -34,6 +35,7 @@ import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.isActive
+import kotlin.time.Duration
 
 /**
  * What callers (any thread) and the connection loop (one coroutine) share: the send queue and mailbox into the loop,
@@ -107,14 +109,15 @@ internal class ClientHandle(
         telemetry.snapshot(shared.state.value, shared.reconnectAttempts, shared.lastReason)
 
     override suspend fun send(frame: Frame) {
-        val refund = admit(frame)
+        // Checked here, not in admit: a call to a suspending function costs an allocation, on every send.
+        val refund = if (options.sendGate == null) null else admit(frame)
         val out = refundingIfThrows(refund) { Outbound(shared.wire(frame), CompletableDeferred(), telemetry) }
         enqueueAdmitted(out, refund)
         out.written!!.await()
     }
 
     override suspend fun enqueue(frame: Frame): Deferred<Unit> {
-        val refund = admit(frame)
+        val refund = if (options.sendGate == null) null else admit(frame)
         // Its sender does not wait for the write, so a failure is also counted and reported, as for trySend.
         val out = refundingIfThrows(refund) {
             Outbound(shared.wire(frame), CompletableDeferred(), telemetry, detached = true)
@@ -137,19 +140,16 @@ internal class ClientHandle(
      * cost back at once.
      */
     private suspend fun admit(frame: Frame): (() -> Unit)? {
-        val gate = options.sendGate?.takeIf { frame is Frame.Text || frame is Frame.Binary } ?: return null
+        val gate = gateFor(frame) ?: return null
         // A frame that cannot be sent anyway does not wait for its turn first.
         rejection()?.let { throw it }
-        when (val decision = gate.reserve(frame, mayWait = true)) {
-            is GateDecision.Refuse -> throw RateLimitedException(decision.retryAfter.inWholeMilliseconds)
-
-            is GateDecision.Pass -> if (decision.after.isPositive()) {
-                try {
-                    delay(decision.after)
-                } catch (e: CancellationException) {
-                    gate.refund(frame)
-                    throw e
-                }
+        val wait = reserve(gate, frame, mayWait = true)
+        if (wait.isPositive()) {
+            try {
+                delay(wait)
+            } catch (e: CancellationException) {
+                gate.refund(frame)
+                throw e
             }
         }
         return { gate.refund(frame) }
@@ -157,17 +157,25 @@ internal class ClientHandle(
 
     /** [admit] for [trySend], which never waits: anything but an immediate pass is a refusal. */
     private fun admitNow(frame: Frame): (() -> Unit)? {
-        val gate = options.sendGate?.takeIf { frame is Frame.Text || frame is Frame.Binary } ?: return null
-        when (val decision = gate.reserve(frame, mayWait = false)) {
-            is GateDecision.Refuse -> throw RateLimitedException(decision.retryAfter.inWholeMilliseconds)
-
-            is GateDecision.Pass -> if (decision.after.isPositive()) {
-                gate.refund(frame)
-                throw RateLimitedException(decision.after.inWholeMilliseconds)
-            }
+        val gate = gateFor(frame) ?: return null
+        val wait = reserve(gate, frame, mayWait = false)
+        if (wait.isPositive()) {
+            gate.refund(frame)
+            throw RateLimitedException(wait.inWholeMilliseconds)
         }
         return { gate.refund(frame) }
     }
+
+    /** The send gate, for the frames it sees: data frames. */
+    private fun gateFor(frame: Frame): SendGate? =
+        options.sendGate?.takeIf { frame is Frame.Text || frame is Frame.Binary }
+
+    /** How long [frame] must wait for its turn, its cost taken; a refusal is thrown as RateLimitedException. */
+    private fun reserve(gate: SendGate, frame: Frame, mayWait: Boolean): Duration =
+        when (val decision = gate.reserve(frame, mayWait)) {
+            is GateDecision.Refuse -> throw RateLimitedException(decision.retryAfter.inWholeMilliseconds)
+            is GateDecision.Pass -> decision.after
+        }
 
     /** Queues [out]; its gate cost is given back if it fails to queue, or fails later without having been written. */
     private suspend fun enqueueAdmitted(out: Outbound, refund: (() -> Unit)?) {

@@ -81,9 +81,7 @@ internal fun CoroutineScope.launchAttempt(
                 DisconnectReason.HandshakeRejected(e.status, options.redacted(e.headers), e.message ?: "")
             } catch (e: Throwable) {
                 // Ktor's own connect timeouts surface as their exception classes, wrapped.
-                val timedOut = generateSequence(e) {
-                    it.cause
-                }.any { it.javaClass.simpleName.contains("ConnectTimeout") }
+                val timedOut = causes(e).any { it.javaClass.simpleName.contains("ConnectTimeout") }
                 if (timedOut) {
                     DisconnectReason.ConnectTimedOut(
                         options.connectTimeout,

@@ -615,14 +615,16 @@ internal class ConnectionLoop<S> private constructor(
             is HandlerAction.Push -> {
                 val live = session
                 if (current && phase is Phase.Connected && live != null) {
-                    val wire = try {
-                        action.frames.map(shared::wire)
-                    } catch (e: Exception) {
-                        // prepareFrame threw: the user's code, as the handler that pushed is.
-                        handlerFailed(e)
-                        return
+                    for (frame in action.frames) {
+                        val wire = try {
+                            shared.wire(frame)
+                        } catch (e: Exception) {
+                            // prepareFrame threw: the user's code, as the handler that pushed is.
+                            handlerFailed(e)
+                            return
+                        }
+                        live.push(wire)
                     }
-                    for (frame in wire) live.push(frame)
                 } else {
                     log.warn("push of {} frame(s) dropped: not connected ({})", action.frames.size, shared.state.value)
                 }

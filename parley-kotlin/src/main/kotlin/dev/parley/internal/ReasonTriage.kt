@@ -69,7 +69,8 @@ private fun isFatalConnectFailure(cause: Throwable): Boolean = causes(cause).any
         (it is ProxyRejectedException && it.status in 400..499 && it.status != 408 && it.status != 429)
 }
 
-private fun causes(e: Throwable): Sequence<Throwable> = generateSequence(e) {
+/** [e] and its causes, outermost first; a cause that is its own cause, or a chain past 16, ends the walk. */
+internal fun causes(e: Throwable): Sequence<Throwable> = generateSequence(e) {
     it.cause.takeIf { c -> c !== it }
 }.take(16)
 
