@@ -59,12 +59,30 @@ public object JsonRpc {
             }
             element
         }
-        return buildJsonObject {
-            put("jsonrpc", JsonPrimitive("2.0"))
-            put("method", JsonPrimitive(method))
-            if (parsed != null) put("params", parsed)
-        }.toString()
+        return call(method, id = null, params = parsed)
     }
+
+    /** A call's text, its members in this order: `jsonrpc`, `id` (when given), `method`, `params` (when given). */
+    private fun call(method: String, id: JsonPrimitive?, params: JsonElement?): String = buildJsonObject {
+        put("jsonrpc", JsonPrimitive("2.0"))
+        if (id != null) put("id", id)
+        put("method", JsonPrimitive(method))
+        if (params != null) put("params", params)
+    }.toString()
+
+    /**
+     * [text] as an answer to a call: a JSON object without `method` (a server's own calls and notifications have one)
+     * and with a non-null `id`, returned with that id; `null` otherwise.
+     */
+    private fun answerIn(text: String): Pair<JsonObject, JsonPrimitive>? {
+        val obj = parse(text) as? JsonObject ?: return null
+        if ("method" in obj) return null
+        val id = obj["id"] as? JsonPrimitive ?: return null
+        return if (id is JsonNull) null else obj to id
+    }
+
+    /** Whether this answer carries an outcome, a `result` or an `error`, as a JSON-RPC reply does. */
+    private fun JsonObject.hasOutcome(): Boolean = "result" in this || "error" in this
 
     /**
      * Reads a reply's outcome.
@@ -111,20 +129,18 @@ public object JsonRpc {
         override fun unsubscribe(key: String): Frame = call(unsubscribeMethod, UNSUBSCRIBE + key, key)
 
         private fun call(method: String, id: String, channel: String) = Frame.Text(
-            buildJsonObject {
-                put("jsonrpc", JsonPrimitive("2.0"))
-                put("id", JsonPrimitive(id))
-                put("method", JsonPrimitive(method))
-                put("params", buildJsonObject { put("channels", JsonArray(listOf(JsonPrimitive(channel)))) })
-            }.toString(),
+            call(
+                method,
+                JsonPrimitive(id),
+                buildJsonObject { put("channels", JsonArray(listOf(JsonPrimitive(channel)))) },
+            ),
         )
 
         override fun confirmation(frame: Frame): SubscriptionReply<String>? {
             val text = (frame as? Frame.Text)?.text ?: return null
             if (!text.contains("\"$SUBSCRIBE") && !text.contains("\"$UNSUBSCRIBE")) return null
-            val obj = parse(text) as? JsonObject ?: return null
-            if ("method" in obj) return null
-            val id = (obj["id"] as? JsonPrimitive)?.takeIf { it.isString }?.content ?: return null
+            val (obj, answered) = answerIn(text) ?: return null
+            val id = answered.takeIf { it.isString }?.content ?: return null
             return when {
                 id.startsWith(UNSUBSCRIBE) -> SubscriptionReply.Unsubscribed(listOf(id.removePrefix(UNSUBSCRIBE)))
 
@@ -170,20 +186,13 @@ public object JsonRpc {
     ) : AppHeartbeat {
         override fun ping(sequence: Long): Frame = call(sequence)
 
-        private fun call(sequence: Long) = Frame.Text(
-            buildJsonObject {
-                put("jsonrpc", JsonPrimitive("2.0"))
-                put("id", JsonPrimitive(HEARTBEAT + sequence))
-                put("method", JsonPrimitive(method))
-            }.toString(),
-        )
+        private fun call(sequence: Long) = Frame.Text(call(method, JsonPrimitive(HEARTBEAT + sequence), params = null))
 
         override fun pongSequence(frame: Frame): Long? {
             val text = (frame as? Frame.Text)?.text ?: return null
             if (!text.contains("\"$HEARTBEAT")) return null
-            val obj = parse(text) as? JsonObject ?: return null
-            if ("method" in obj || ("result" !in obj && "error" !in obj)) return null
-            val id = (obj["id"] as? JsonPrimitive)?.takeIf { it.isString }?.content ?: return null
+            val (obj, answered) = answerIn(text) ?: return null
+            val id = answered.takeIf { obj.hasOutcome() && it.isString }?.content ?: return null
             return id.removePrefix(HEARTBEAT).takeIf { id.startsWith(HEARTBEAT) }?.toLongOrNull()
         }
 
@@ -234,10 +243,8 @@ public object JsonRpc {
             val text = (frame as? Frame.Text)?.text ?: return null
             // Most of a stream's messages carry no id at all: skip parsing those.
             if (!text.contains("\"id\"")) return null
-            val obj = parse(text) as? JsonObject ?: return null
-            if ("method" in obj || ("result" !in obj && "error" !in obj)) return null
-            val id = obj["id"] as? JsonPrimitive ?: return null
-            return if (id is JsonNull) null else id.toString()
+            val (obj, id) = answerIn(text) ?: return null
+            return if (obj.hasOutcome()) id.toString() else null
         }
     }
 }
