@@ -22,6 +22,12 @@ public interface SendGate {
 
     /** [frame], let through before, was not written: give its cost back. */
     public fun refund(frame: Frame)
+
+    /**
+     * How hard the gate is pressed now, from 0.0 (its whole budget is free) to 1.0 (spent, or senders waiting): a
+     * [ParleyPool] routes sends away from pressed clients. Must be cheap and safe from any thread; 0.0 by default.
+     */
+    public fun pressure(): Double = 0.0
 }
 
 /** What a [SendGate] decided for a frame. */

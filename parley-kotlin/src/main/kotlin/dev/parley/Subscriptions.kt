@@ -62,6 +62,12 @@ public class Subscriptions<Key : Any>(
     private lateinit var timers: CoroutineScope
     private val published = MutableStateFlow<Map<Key, SubscriptionState>>(emptyMap())
     private val listeners = CopyOnWriteArrayList<SubscriptionListener<Key>>()
+
+    /** Changes not yet told to the listeners, oldest first; guarded by [lock]. */
+    private val untold = ArrayDeque<Pair<Key, SubscriptionState?>>()
+
+    /** Whether a thread is telling the listeners now; guarded by [lock]. */
+    private var telling = false
     private val restored = AtomicLong()
     private val timedOut = AtomicLong()
 
@@ -100,7 +106,10 @@ public class Subscriptions<Key : Any>(
         }
     }
 
-    /** Calls [listener] with each change from now on, on the client's thread or the subscriber's. */
+    /**
+     * Calls [listener] with each change from now on, in the order the changes were made and one at a time, on the
+     * thread that made a change (the client's or a subscriber's). A listener that throws is logged and skipped.
+     */
     public fun addListener(listener: SubscriptionListener<Key>) {
         listeners += listener
     }
@@ -221,14 +230,41 @@ public class Subscriptions<Key : Any>(
         }
     }
 
-    /** Runs [change] under the lock, then publishes the registry and tells the listeners, outside it. */
+    /**
+     * Runs [change] under the lock and publishes the registry, then tells the listeners outside it. Changes come from
+     * the client's thread and the subscribers' at once, so they are queued in the order made and told by one thread
+     * at a time: a listener never hears Pending after the Confirmed that followed it.
+     */
     private inline fun changing(change: () -> List<Pair<Key, SubscriptionState?>>) {
-        val changes: List<Pair<Key, SubscriptionState?>>
         synchronized(lock) {
-            changes = change()
-            if (changes.isNotEmpty()) published.value = registry.mapValues { it.value.state }
+            val changes = change()
+            if (changes.isEmpty()) return
+            published.value = registry.mapValues { it.value.state }
+            untold.addAll(changes)
+            // Another thread is telling the listeners; it tells these too, after the ones before them.
+            if (telling) return
+            telling = true
         }
-        for ((key, state) in changes) for (listener in listeners) listener.changed(key, state)
+        tellListeners()
+    }
+
+    private fun tellListeners() {
+        while (true) {
+            val (key, state) = synchronized(lock) {
+                untold.removeFirstOrNull() ?: run {
+                    telling = false
+                    return
+                }
+            }
+            for (listener in listeners) {
+                try {
+                    listener.changed(key, state)
+                } catch (e: Exception) {
+                    // A listener's bug must not stop the others, nor the client loop that confirmed the change.
+                    client.get()?.shared?.log?.warn("a subscription listener failed on {} -> {}", key, state, e)
+                }
+            }
+        }
     }
 
     private fun attachedClient(): ClientHandle = client.get()

@@ -14,10 +14,13 @@ import dev.parley.testkit.WebSocketTestServer
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldContainExactly
 import io.kotest.matchers.shouldBe
+import io.kotest.matchers.types.shouldBeInstanceOf
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.runInterruptible
 import kotlinx.coroutines.test.runTest
+import kotlinx.coroutines.withTimeout
 import java.util.concurrent.CopyOnWriteArrayList
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
@@ -142,6 +145,37 @@ class SubscriptionsSpec :
                     subscriptions.unsubscribe("x")
                     seen.first() shouldBe ("x" to SubscriptionState.Pending)
                     seen.last() shouldBe ("x" to null)
+                }
+            }
+        }
+
+        test("listeners hear the changes in the order made, even when the confirmation wins the race to tell them") {
+            subscriptionServer().use { server ->
+                val subscriptions = Subscriptions(TextSubscriptions)
+                val seen = CopyOnWriteArrayList<Pair<String, SubscriptionState?>>()
+                val subscriber = Thread.currentThread()
+                subscriptions.addListener { key, state ->
+                    // The subscriber is told of Pending only once the confirmation is in: the order that lost before.
+                    if (Thread.currentThread() === subscriber && state == SubscriptionState.Pending) {
+                        runBlocking {
+                            withTimeout(5.seconds) {
+                                subscriptions.states.first { it[key] == SubscriptionState.Confirmed }
+                            }
+                        }
+                    }
+                    seen += key to state
+                }
+                subscriptions.addListener { _, _ -> throw IllegalStateException("a listener's own bug") }
+                withRecordedClient({
+                    url = server.url()
+                    layer(subscriptions)
+                }) { client, _ ->
+                    client.awaitConnected()
+                    subscriptions.subscribe("x")
+                    server.nextConnection().expectTexts("sub:x")
+                    seen shouldContainExactly
+                        listOf("x" to SubscriptionState.Pending, "x" to SubscriptionState.Confirmed)
+                    client.state.value.shouldBeInstanceOf<ConnectionState.Connected>()
                 }
             }
         }

@@ -85,6 +85,9 @@ public class TokenBucketGate(
         refunded.incrementAndGet()
     }
 
+    /** The share of [capacity] spent now: 1.0 when the bucket is empty or senders have reserved into debt. */
+    override fun pressure(): Double = (1.0 - bucket.availableTokens.toDouble() / capacity).coerceIn(0.0, 1.0)
+
     /** The pressure now and the counts so far; safe from any thread. */
     public fun metrics(): RateLimitMetrics = RateLimitMetrics(
         availableTokens = bucket.availableTokens,

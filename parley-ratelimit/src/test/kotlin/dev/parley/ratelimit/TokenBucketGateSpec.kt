@@ -90,6 +90,7 @@ class TokenBucketGateSpec :
             )
             gate.reserve(heavy, mayWait = false) shouldBe GateDecision.Pass(Duration.ZERO)
             gate.metrics().availableTokens shouldBe 2
+            gate.pressure() shouldBe 0.8
             gate.reserve(heavy, mayWait = false).shouldBeInstanceOf<GateDecision.Refuse>()
             gate.refund(heavy)
             gate.reserve(heavy, mayWait = false) shouldBe GateDecision.Pass(Duration.ZERO)
