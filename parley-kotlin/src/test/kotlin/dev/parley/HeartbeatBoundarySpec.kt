@@ -13,6 +13,7 @@ import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.test.StandardTestDispatcher
 import kotlinx.coroutines.test.TestScope
 import kotlinx.coroutines.test.runTest
+import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
 
@@ -26,21 +27,22 @@ class HeartbeatBoundarySpec :
         val pongTimeout = 500.milliseconds
 
         /** A client on the virtual clock, for its timers and for the heartbeat's "last inbound" stamps alike. */
-        fun TestScope.client(transport: FakeTransport): ParleyClient = ConnectionLoop.start(
-            parent = backgroundScope,
-            handler = RecordingHandler<Unit>(),
-            initialState = Unit,
-            options = parleyOptions {
-                url = "ws://fake.invalid/ws"
-                heartbeat {
-                    this.interval = interval
-                    this.pongTimeout = pongTimeout
-                }
-            },
-            transport = transport,
-            dispatcher = StandardTestDispatcher(testScheduler),
-            clock = Clock { testScheduler.currentTime * 1_000_000 },
-        )
+        fun TestScope.client(transport: FakeTransport, pongTimeout: Duration = 500.milliseconds): ParleyClient =
+            ConnectionLoop.start(
+                parent = backgroundScope,
+                handler = RecordingHandler<Unit>(),
+                initialState = Unit,
+                options = parleyOptions {
+                    url = "ws://fake.invalid/ws"
+                    heartbeat {
+                        this.interval = interval
+                        this.pongTimeout = pongTimeout
+                    }
+                },
+                transport = transport,
+                dispatcher = StandardTestDispatcher(testScheduler),
+                clock = Clock { testScheduler.currentTime * 1_000_000 },
+            )
 
         fun TestScope.advance(by: kotlin.time.Duration) {
             testScheduler.advanceTimeBy(by)
@@ -64,6 +66,23 @@ class HeartbeatBoundarySpec :
                 advance(1.milliseconds)
                 client.state.value.shouldBeInstanceOf<ConnectionState.Disconnected>().reason shouldBe
                     DisconnectReason.HeartbeatTimedOut(pongTimeout)
+            }
+        }
+
+        test("an answered ping is followed by the next an interval later, even with a pong timeout longer than that") {
+            runTest {
+                val transport = FakeTransport()
+                client(transport, pongTimeout = interval * 5)
+                testScheduler.runCurrent()
+                val session = transport.opened.single()
+                fun pings() = session.written.filter { it.opcode == Opcode.PING }
+                advance(interval)
+                pings().size shouldBe 1
+                session.feedPong(pings().last().payload)
+                advance(interval - 1.milliseconds)
+                pings().size shouldBe 1
+                advance(1.milliseconds)
+                pings().size shouldBe 2
             }
         }
 

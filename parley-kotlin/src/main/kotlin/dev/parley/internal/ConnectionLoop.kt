@@ -303,7 +303,7 @@ internal class ConnectionLoop<S> private constructor(
             is Inbound.Pong -> {
                 val rtt = live?.heartbeat?.onPong(inbound.payload, receivedAtNanos)
                 if (rtt != null) {
-                    heartbeatAnswered(rtt)
+                    heartbeatAnswered(live, rtt)
                 } else if (live != null) {
                     onHandlerAction { handler.onPong(inbound.payload, it) }
                 }
@@ -339,7 +339,7 @@ internal class ConnectionLoop<S> private constructor(
         try {
             val answered = app.pongSequence(frame)
             if (answered != null) {
-                heartbeat.onAppPong(answered, receivedAtNanos)?.let(::heartbeatAnswered)
+                heartbeat.onAppPong(answered, receivedAtNanos)?.let { heartbeatAnswered(live, it) }
                 return true
             }
             val answer = app.answer(frame) ?: return false
@@ -352,9 +352,11 @@ internal class ConnectionLoop<S> private constructor(
         }
     }
 
-    private fun heartbeatAnswered(rtt: Duration) {
+    private fun heartbeatAnswered(live: LiveSession, rtt: Duration) {
         telemetry.recordRoundTrip(rtt)
         telemetry.emit(ParleyEvent.HeartbeatAnswered(rtt))
+        // The check was set for the pong timeout; answered, the next ping is due an idle interval from now.
+        live.scheduleHeartbeat(options.heartbeat!!.interval)
     }
 
     private suspend fun onHeartbeatDue() {

@@ -84,6 +84,7 @@ internal class Heartbeat(
         if (idle < intervalNanos) return Next.Wait((intervalNanos - idle).nanoseconds)
         if (app != null) {
             pingSentAt = now
+            telemetry.pingSentNanos = now
             awaitingLife = true
             appOutstanding = ++sequence
             return Next.AppPing(app.ping(sequence), policy.pongTimeout)
@@ -91,6 +92,7 @@ internal class Heartbeat(
         val payload = ByteBuffer.allocate(PAYLOAD_BYTES).putLong(SALT).putLong(++sequence).array()
         pingPayload = payload
         pingSentAt = now
+        telemetry.pingSentNanos = now
         awaitingLife = true
         return Next.Ping(payload, policy.pongTimeout)
     }

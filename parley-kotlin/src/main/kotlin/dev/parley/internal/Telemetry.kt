@@ -66,6 +66,20 @@ internal class Telemetry(
     @Volatile
     var lastInboundNanos: Long = clock.nanos()
 
+    /** [Clock.nanos] of the latest heartbeat ping (protocol or app), written by the loop; 0 before the first. */
+    @Volatile
+    var pingSentNanos: Long = 0
+
+    /**
+     * How long the latest heartbeat ping has gone without anything heard back, or `null` when something arrived since
+     * (or no ping was sent): how a pool tells a stalled server from a quiet one.
+     */
+    fun unansweredPing(): Duration? {
+        val sent = pingSentNanos
+        if (sent == 0L || lastInboundNanos - sent > 0) return null
+        return (clock.nanos() - sent).coerceAtLeast(0).nanoseconds
+    }
+
     @Volatile
     private var stateSinceNanos: Long = clock.nanos()
 

@@ -69,6 +69,11 @@ internal class FakeSession(
         inbound.trySend(WireFrame(Opcode.PING, payload)).getOrThrow()
     }
 
+    /** A protocol pong from the peer. */
+    fun feedPong(payload: ByteArray) {
+        inbound.trySend(WireFrame(Opcode.PONG, payload)).getOrThrow()
+    }
+
     /** End of stream without a close frame, as when the peer vanishes. */
     fun drop() {
         inbound.close()
