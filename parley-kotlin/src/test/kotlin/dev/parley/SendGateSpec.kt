@@ -110,6 +110,9 @@ class SendGateSpec :
                     ParleyEvent.SendDelayed(400.milliseconds),
                     ParleyEvent.SendRateLimited(800.milliseconds),
                 )
+                // The counts include the refusal nobody saw as an event.
+                client.metrics().sendsRateLimited shouldBe 3
+                client.metrics().sendsDelayed shouldBe 1
             }
         }
 

@@ -145,6 +145,7 @@ internal class ClientHandle(
         rejection()?.let { throw it }
         val wait = reserve(gate, frame, mayWait = true)
         if (wait.isPositive()) {
+            telemetry.sendsDelayed.incrementAndGet()
             telemetry.emitIfObserved(telemetry.gateEvents) { ParleyEvent.SendDelayed(wait) }
             try {
                 delay(wait)
@@ -162,6 +163,7 @@ internal class ClientHandle(
         val wait = reserve(gate, frame, mayWait = false)
         if (wait.isPositive()) {
             gate.refund(frame)
+            telemetry.sendsRateLimited.incrementAndGet()
             telemetry.emitIfObserved(telemetry.gateEvents) { ParleyEvent.SendRateLimited(wait) }
             throw RateLimitedException(wait.inWholeMilliseconds)
         }
@@ -176,6 +178,7 @@ internal class ClientHandle(
     private fun reserve(gate: SendGate, frame: Frame, mayWait: Boolean): Duration =
         when (val decision = gate.reserve(frame, mayWait)) {
             is GateDecision.Refuse -> {
+                telemetry.sendsRateLimited.incrementAndGet()
                 telemetry.emitIfObserved(telemetry.gateEvents) { ParleyEvent.SendRateLimited(decision.retryAfter) }
                 throw RateLimitedException(decision.retryAfter.inWholeMilliseconds)
             }

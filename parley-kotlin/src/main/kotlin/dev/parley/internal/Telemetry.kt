@@ -55,6 +55,10 @@ internal class Telemetry(
     val droppedPongs = AtomicLong()
     val framesDropped = AtomicLong()
 
+    /** Data frames the send gate refused, and those whose senders it made wait: every one, past the event cap too. */
+    val sendsRateLimited = AtomicLong()
+    val sendsDelayed = AtomicLong()
+
     /** Callbacks that returned [dev.parley.HandlerAction.Later] and whose results are still outstanding. */
     val pendingCallbacks = AtomicInteger()
 
@@ -191,6 +195,8 @@ internal class Telemetry(
             pendingCallbacks = pendingCallbacks.get().coerceAtLeast(0),
             lastHeartbeatAnsweredAt = lastHeartbeatAnsweredAt,
             consecutiveMissedHeartbeats = consecutiveMissedHeartbeats.get(),
+            sendsRateLimited = sendsRateLimited.get(),
+            sendsDelayed = sendsDelayed.get(),
             sinceLastInbound = (clock.nanos() - lastInboundNanos).coerceAtLeast(0).nanoseconds
                 // lastInboundNanos is also stamped when a connection opens; it means "a frame arrived" only after one.
                 .takeIf { framesReceived.get() > 0 },
