@@ -124,8 +124,11 @@ internal class Telemetry(
      * built (and does not count against the cap), so an unobserved client pays one volatile read for it.
      */
     inline fun emitIfObserved(family: AtomicInteger, make: () -> ParleyEvent) {
-        if (flow.subscriptionCount.value > 0) emitCapped(family, make)
+        if (collectors.value > 0) emitCapped(family, make)
     }
+
+    /** Taken once: the flow's subscriptionCount getter locks the flow each time it is called. */
+    val collectors = flow.subscriptionCount
 
     fun sent(payloadBytes: Int) {
         framesSent.incrementAndGet()
