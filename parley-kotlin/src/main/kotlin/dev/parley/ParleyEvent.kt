@@ -7,12 +7,25 @@ import kotlin.time.Duration
  *
  * [ParleyClient.state] says what *is*; events say what *happened*, including what a conflating `StateFlow` skips.
  * Emitting never waits for a collector: one that falls more than 1,024 events behind loses the oldest. Lifecycle
- * events (all but [FrameDropped] and [HeartbeatAnswered]) are a handful per connection, so that takes a collector that
- * has stalled; at most 256 [FrameDropped] events are emitted per connection attempt, so a burst of them cannot push
- * lifecycle events out (every dropped frame is counted in [ParleyMetrics.framesDropped]), and [HeartbeatAnswered]
- * comes at most once per heartbeat interval. A new collector first receives the latest event, so it learns how the
- * client got to where it is (the first [Connecting], for one that subscribes right after start; on a quiet connection
- * with a heartbeat, the latest [HeartbeatAnswered]).
+ * events ([Connecting], [Connected], [Disconnected], [ReconnectScheduled], [HeartbeatTimedOut], [HandlerFailed],
+ * [Stopped]) are a handful per connection, so that takes a collector that has stalled. The others can come in bursts,
+ * so each family is capped per connection attempt (the count starts again at every [Connecting]) and cannot push
+ * lifecycle events out; what the cap leaves out is still counted in the metrics:
+ * - at most 256 [FrameDropped] (all in [ParleyMetrics.framesDropped]);
+ * - at most 256 request events, [RequestTimedOut], [UnmatchedReplyReceived] and [PendingRequestsFull] together (all
+ *   in [Requests.metrics]); a request answered in time is no event;
+ * - at most 256 subscription events, [SubscriptionConfirmed], [SubscriptionRefused], [SubscriptionTimedOut] and
+ *   [SubscriptionRestored] together (a registry of thousands of keys would otherwise flood the buffer at each
+ *   reconnect; the registry itself is [Subscriptions.states]);
+ * - at most 256 send gate events, [SendRateLimited] and [SendDelayed] together;
+ * - [HeartbeatAnswered] at most once per heartbeat interval.
+ *
+ * The request and send gate events can come at the rate of sends, so they are only made while someone collects
+ * [ParleyClient.events]: with no collector, nothing is built, and none of them becomes the latest event.
+ *
+ * A new collector first receives the latest event, so it learns how the client got to where it is (the first
+ * [Connecting], for one that subscribes right after start; on a quiet connection with a heartbeat, the latest
+ * [HeartbeatAnswered]).
  */
 public sealed class ParleyEvent {
     /** An attempt to connect began; [attempt] as in [ConnectionState.Connecting]. */
@@ -79,5 +92,79 @@ public sealed class ParleyEvent {
     /** The client stopped; no further event follows. */
     public data class Stopped(
         val reason: StopReason,
+    ) : ParleyEvent()
+
+    /**
+     * The request [id] of a [Requests] got no reply within [timeout]; its caller got [RequestTimeoutException]. Capped
+     * per connection, see [ParleyEvent].
+     */
+    public data class RequestTimedOut(
+        val id: Any,
+        val timeout: Duration,
+    ) : ParleyEvent()
+
+    /**
+     * A reply carried the id [id], which no request of a [Requests] was waiting for: [late] if that request had timed
+     * out, else a duplicate or a stray. It went to [ParleyHandler.onInfo] as an [UnmatchedReply]. Capped per
+     * connection, see [ParleyEvent].
+     */
+    public data class UnmatchedReplyReceived(
+        val id: Any,
+        val late: Boolean,
+    ) : ParleyEvent()
+
+    /**
+     * A request was refused with [PendingRequestsFullException]: [maxPending] requests were already waiting for replies.
+     * Capped per connection, see [ParleyEvent].
+     */
+    public data class PendingRequestsFull(
+        val maxPending: Int,
+    ) : ParleyEvent()
+
+    /** The server confirmed the subscription [key] of a [Subscriptions]. Capped per connection, see [ParleyEvent]. */
+    public data class SubscriptionConfirmed(
+        val key: Any,
+    ) : ParleyEvent()
+
+    /**
+     * The server refused the subscription [key] of a [Subscriptions], saying [reason]; it is
+     * [SubscriptionState.Failed] and not restored. Capped per connection, see [ParleyEvent].
+     */
+    public data class SubscriptionRefused(
+        val key: Any,
+        val reason: String,
+    ) : ParleyEvent()
+
+    /**
+     * The subscription [key] of a [Subscriptions] was not confirmed within [confirmTimeout]; it is
+     * [SubscriptionState.Failed] and not restored. Capped per connection, see [ParleyEvent].
+     */
+    public data class SubscriptionTimedOut(
+        val key: Any,
+        val confirmTimeout: Duration,
+    ) : ParleyEvent()
+
+    /**
+     * The subscription [key] of a [Subscriptions], sent on an earlier connection, was sent again on this one; a
+     * [SubscriptionConfirmed] or its failure follows. Capped per connection, see [ParleyEvent].
+     */
+    public data class SubscriptionRestored(
+        val key: Any,
+    ) : ParleyEvent()
+
+    /**
+     * The [SendGate] refused a frame: its sender got [RateLimitedException]; it could pass in [retryAfter]. Made only
+     * while someone collects, and capped per connection, see [ParleyEvent].
+     */
+    public data class SendRateLimited(
+        val retryAfter: Duration,
+    ) : ParleyEvent()
+
+    /**
+     * The [SendGate] made a sender wait [wait] for its turn before its frame was queued. Made only while someone
+     * collects, and capped per connection, see [ParleyEvent].
+     */
+    public data class SendDelayed(
+        val wait: Duration,
     ) : ParleyEvent()
 }

@@ -32,6 +32,8 @@ import kotlin.time.Duration
  *   clock), or `null` if none has been.
  * @property consecutiveMissedHeartbeats heartbeats that found the connection dead in a row, across reconnects, since
  *   the last answered one: 0 while healthy.
+ * @property sendsRateLimited data frames the [SendGate] refused ([RateLimitedException]).
+ * @property sendsDelayed data frames whose senders the [SendGate] made wait for their turn.
  */
 public data class ParleyMetrics(
     val state: ConnectionState,
@@ -56,6 +58,8 @@ public data class ParleyMetrics(
     val pendingCallbacks: Int = 0,
     val lastHeartbeatAnsweredAt: Instant? = null,
     val consecutiveMissedHeartbeats: Int = 0,
+    val sendsRateLimited: Long = 0,
+    val sendsDelayed: Long = 0,
 )
 
 /**

@@ -128,6 +128,8 @@ public class Requests<Id : Any>(
         val stamped = codec.stamp(request)
         val entry = Pending(stamped.id, System.nanoTime())
         if (pending.size >= maxPending) {
+            val telemetry = handle.shared.telemetry
+            telemetry.emitIfObserved(telemetry.requestEvents) { ParleyEvent.PendingRequestsFull(maxPending) }
             fail(entry, PendingRequestsFullException(maxPending))
             return entry.reply
         }
@@ -141,7 +143,10 @@ public class Requests<Id : Any>(
             delay(timeout)
             // Remembered and counted before the caller hears of it, so what it reads next already includes it.
             synchronized(timedOutIds) { timedOutIds[entry.id] = Unit }
-            if (!timedOut.countIf { entry.reply.completeExceptionally(RequestTimeoutException(entry.id, timeout)) }) {
+            if (timedOut.countIf { entry.reply.completeExceptionally(RequestTimeoutException(entry.id, timeout)) }) {
+                val telemetry = handle.shared.telemetry
+                telemetry.emitIfObserved(telemetry.requestEvents) { ParleyEvent.RequestTimedOut(entry.id, timeout) }
+            } else {
                 synchronized(timedOutIds) { timedOutIds.remove(entry.id) }
             }
         }
@@ -184,6 +189,8 @@ public class Requests<Id : Any>(
         val late = synchronized(timedOutIds) { timedOutIds.remove(id) != null }
         unmatched.incrementAndGet()
         val handle = attachedClient()
+        val telemetry = handle.shared.telemetry
+        telemetry.emitIfObserved(telemetry.requestEvents) { ParleyEvent.UnmatchedReplyReceived(id, late) }
         if (late) {
             handle.shared.log.info("a reply to request {} came after its timeout: handed to onInfo", id)
         } else {

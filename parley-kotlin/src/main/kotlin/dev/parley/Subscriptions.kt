@@ -155,7 +155,10 @@ public class Subscriptions<Key : Any>(
                 handle.shared.log.debug("restoring subscriptions stopped: {}", e.message)
                 return
             }
-            if (entry.sentBefore) restored.incrementAndGet()
+            if (entry.sentBefore) {
+                restored.incrementAndGet()
+                emit { ParleyEvent.SubscriptionRestored(key) }
+            }
             entry.sentBefore = true
             synchronized(lock) {
                 if (registry[key] === entry && entry.state == SubscriptionState.Pending) startTimer(key, entry)
@@ -165,11 +168,18 @@ public class Subscriptions<Key : Any>(
 
     override suspend fun onFrame(frame: Frame): Boolean {
         val reply = codec.confirmation(frame) ?: return false
-        changing {
+        val settled = changing {
             when (reply) {
                 is SubscriptionReply.Confirmed -> settle(reply.keys, SubscriptionState.Confirmed)
                 is SubscriptionReply.Refused -> settle(reply.keys, SubscriptionState.Failed(reply.reason))
                 is SubscriptionReply.Unsubscribed -> emptyList()
+            }
+        }
+        // Emitted after the lock, where the listeners are told too.
+        for ((key, state) in settled) {
+            when (state) {
+                is SubscriptionState.Failed -> emit { ParleyEvent.SubscriptionRefused(key, state.reason) }
+                else -> emit { ParleyEvent.SubscriptionConfirmed(key) }
             }
         }
         return true
@@ -221,12 +231,13 @@ public class Subscriptions<Key : Any>(
         entry.timer?.cancel()
         entry.timer = timers.launch {
             delay(confirmTimeout)
-            changing {
+            val failed = changing {
                 if (registry[key] !== entry || entry.state != SubscriptionState.Pending) return@changing emptyList()
                 timedOut.incrementAndGet()
                 entry.state = SubscriptionState.Failed("not confirmed within $confirmTimeout")
                 listOf(key to entry.state)
             }
+            if (failed.isNotEmpty()) emit { ParleyEvent.SubscriptionTimedOut(key, confirmTimeout) }
         }
     }
 
@@ -235,17 +246,27 @@ public class Subscriptions<Key : Any>(
      * the client's thread and the subscribers' at once, so they are queued in the order made and told by one thread
      * at a time: a listener never hears Pending after the Confirmed that followed it.
      */
-    private inline fun changing(change: () -> List<Pair<Key, SubscriptionState?>>) {
-        synchronized(lock) {
+    private inline fun changing(
+        change: () -> List<Pair<Key, SubscriptionState?>>,
+    ): List<Pair<Key, SubscriptionState?>> {
+        val changes = synchronized(lock) {
             val changes = change()
-            if (changes.isEmpty()) return
+            if (changes.isEmpty()) return changes
             published.value = registry.mapValues { it.value.state }
             untold.addAll(changes)
             // Another thread is telling the listeners; it tells these too, after the ones before them.
-            if (telling) return
+            if (telling) return changes
             telling = true
+            changes
         }
         tellListeners()
+        return changes
+    }
+
+    /** Emits a subscription event on the client's event stream, within the per-connection cap. */
+    private inline fun emit(make: () -> ParleyEvent) {
+        val telemetry = client.get()?.shared?.telemetry ?: return
+        telemetry.emitCapped(telemetry.subscriptionEvents, make)
     }
 
     private fun tellListeners() {

@@ -19,8 +19,11 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runInterruptible
+import kotlinx.coroutines.test.UnconfinedTestDispatcher
 import kotlinx.coroutines.test.runTest
+import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.atomic.AtomicLong
 import kotlin.random.Random
 import kotlin.time.Duration.Companion.milliseconds
@@ -236,6 +239,36 @@ class RequestsSpec :
                     handler.expect<Seen.Info>().message shouldBe
                         UnmatchedReply("1", Frame.Text("re:1|too late"), late = true)
                     requests.metrics().timedOut shouldBe 1
+                }
+            }
+
+            test("a refusal, a stray reply and timeouts are events, at most 256 a connection; all are counted") {
+                runTest {
+                    val requests = Requests(PipeCodec(), timeout = 2.seconds, maxPending = 300)
+                    val transport = FakeTransport()
+                    val client =
+                        virtualClient(RecordingHandler<Unit>(), Unit, fakeOptions { layer(requests) }, transport)
+                    client.state.first { it is ConnectionState.Connected }
+                    val seen = CopyOnWriteArrayList<ParleyEvent>()
+                    backgroundScope.launch(UnconfinedTestDispatcher(testScheduler)) { client.events.collect(seen::add) }
+                    repeat(300) { requests.requestAsync(Frame.Text("r$it")) }
+                    shouldThrow<PendingRequestsFullException> { requests.requestAsync(Frame.Text("over")).await() }
+                    transport.opened.single().feedText("re:stray|x")
+                    testScheduler.runCurrent()
+                    testScheduler.advanceTimeBy(2.seconds)
+                    testScheduler.runCurrent()
+                    // Past the cap: counted, but no event.
+                    transport.opened.single().feedText("re:300|late")
+                    testScheduler.runCurrent()
+                    val layerEvents = seen.filterNot { it is ParleyEvent.Connected || it is ParleyEvent.Connecting }
+                    layerEvents.take(2) shouldContainExactly listOf(
+                        ParleyEvent.PendingRequestsFull(300),
+                        ParleyEvent.UnmatchedReplyReceived("stray", late = false),
+                    )
+                    layerEvents.drop(2) shouldContainExactly
+                        (1..254).map { ParleyEvent.RequestTimedOut("$it", 2.seconds) }
+                    requests.metrics().timedOut shouldBe 300
+                    requests.metrics().unmatched shouldBe 2
                 }
             }
 

@@ -11,8 +11,10 @@ import io.kotest.matchers.collections.shouldContainExactly
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.types.shouldBeInstanceOf
 import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.test.UnconfinedTestDispatcher
 import kotlinx.coroutines.test.runTest
 import java.util.concurrent.CopyOnWriteArrayList
 import kotlin.time.Duration
@@ -84,6 +86,33 @@ class SendGateSpec :
                 launch { client.send(Frame.Text("c")) } // waits 400 ms, within maxWait
                 testScheduler.runCurrent()
                 shouldThrow<RateLimitedException> { client.send(Frame.Text("d")) }.retryAfterMillis shouldBe 800
+            }
+        }
+
+        test("refusals and waits are SendRateLimited and SendDelayed events, not even built while nobody collects") {
+            runTest {
+                val gate = SpacingGate(400.milliseconds, maxWait = 500.milliseconds)
+                val transport = FakeTransport()
+                val client = virtualClient(RecordingHandler<Unit>(), Unit, fakeOptions { sendGate = gate }, transport)
+                client.state.first { it is ConnectionState.Connected }
+                client.send(Frame.Text("a"))
+                client.trySend(Frame.Text("unobserved")).shouldBeInstanceOf<SendResult.Rejected>()
+                val seen = Channel<ParleyEvent>(Channel.UNLIMITED)
+                backgroundScope.launch(UnconfinedTestDispatcher(testScheduler)) { client.events.collect(seen::send) }
+                // The replayed latest event is still Connected: the unobserved refusal made none.
+                seen.receive().shouldBeInstanceOf<ParleyEvent.Connected>()
+                client.trySend(Frame.Text("b")).shouldBeInstanceOf<SendResult.Rejected>()
+                launch { client.send(Frame.Text("c")) }
+                testScheduler.runCurrent()
+                shouldThrow<RateLimitedException> { client.send(Frame.Text("d")) }
+                List(3) { seen.receive() } shouldContainExactly listOf(
+                    ParleyEvent.SendRateLimited(400.milliseconds),
+                    ParleyEvent.SendDelayed(400.milliseconds),
+                    ParleyEvent.SendRateLimited(800.milliseconds),
+                )
+                // The counts include the refusal nobody saw as an event.
+                client.metrics().sendsRateLimited shouldBe 3
+                client.metrics().sendsDelayed shouldBe 1
             }
         }
 

@@ -15,10 +15,20 @@ import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldContainExactly
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.types.shouldBeInstanceOf
+import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.flow.filter
 import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.receiveAsFlow
+import kotlinx.coroutines.flow.take
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.runInterruptible
+import kotlinx.coroutines.test.UnconfinedTestDispatcher
 import kotlinx.coroutines.test.runTest
 import kotlinx.coroutines.withTimeout
 import java.util.concurrent.CopyOnWriteArrayList
@@ -214,6 +224,47 @@ class SubscriptionsSpec :
             }
         }
 
+        test("a refusal, a confirmation and a restore after a reconnect are events on the client's stream") {
+            subscriptionServer().use { server ->
+                val subscriptions = Subscriptions(TextSubscriptions)
+                withRecordedClient({
+                    url = server.url()
+                    reconnect {
+                        baseDelay = 10.milliseconds
+                        maxDelay = 20.milliseconds
+                    }
+                    layer(subscriptions)
+                }, RecordingHandler<Unit>()) { client, _ ->
+                    coroutineScope {
+                        val events = Channel<ParleyEvent>(Channel.UNLIMITED)
+                        val collector =
+                            launch(start = CoroutineStart.UNDISPATCHED) { client.events.collect(events::send) }
+                        client.awaitConnected()
+                        subscriptions.subscribe("bad-1")
+                        subscriptions.subscribe("ok")
+                        val first = server.nextConnection()
+                        first.expectTexts("sub:bad-1", "sub:ok")
+                        subscriptions.awaitStates(
+                            "bad-1" to SubscriptionState.Failed("no such channel"),
+                            "ok" to SubscriptionState.Confirmed,
+                        )
+                        first.dropTcp()
+                        val seen = withTimeout(10.seconds) {
+                            events.receiveAsFlow().filter { it.javaClass.simpleName.startsWith("Subscription") }
+                                .take(4).toList()
+                        }
+                        seen shouldContainExactly listOf(
+                            ParleyEvent.SubscriptionRefused("bad-1", "no such channel"),
+                            ParleyEvent.SubscriptionConfirmed("ok"),
+                            ParleyEvent.SubscriptionRestored("ok"),
+                            ParleyEvent.SubscriptionConfirmed("ok"),
+                        )
+                        collector.cancelAndJoin()
+                    }
+                }
+            }
+        }
+
         test("no confirmation within confirmTimeout: Failed at that moment, not before (virtual time)") {
             runTest {
                 val subscriptions = Subscriptions(TextSubscriptions, confirmTimeout = 3.seconds)
@@ -221,6 +272,8 @@ class SubscriptionsSpec :
                 val client =
                     virtualClient(RecordingHandler<Unit>(), Unit, fakeOptions { layer(subscriptions) }, transport)
                 client.state.first { it is ConnectionState.Connected }
+                val seen = CopyOnWriteArrayList<ParleyEvent>()
+                backgroundScope.launch(UnconfinedTestDispatcher(testScheduler)) { client.events.collect(seen::add) }
                 subscriptions.subscribe("silent")
                 testScheduler.runCurrent()
                 transport.opened.single().writtenTexts shouldContainExactly listOf("sub:silent")
@@ -231,6 +284,7 @@ class SubscriptionsSpec :
                 testScheduler.runCurrent()
                 subscriptions.states.value["silent"] shouldBe SubscriptionState.Failed("not confirmed within 3s")
                 subscriptions.metrics().timedOut shouldBe 1
+                seen.last() shouldBe ParleyEvent.SubscriptionTimedOut("silent", 3.seconds)
             }
         }
     })

@@ -799,7 +799,11 @@ private object JavaViews {
             delay: Duration? = null,
             disconnect: DisconnectInfo? = null,
             cause: Throwable? = null,
-        ) = ParleyEventInfo(kind, attempt, delay, disconnect, cause)
+            key: Any? = null,
+            reason: String? = null,
+            late: Boolean = false,
+            limit: Int = 0,
+        ) = ParleyEventInfo(kind, attempt, delay, disconnect, cause, key, reason, late, limit)
         return when (e) {
             is ParleyEvent.Connecting -> info(ParleyEventInfo.Kind.CONNECTING, e.attempt)
 
@@ -821,6 +825,36 @@ private object JavaViews {
             is ParleyEvent.HandlerFailed -> info(ParleyEventInfo.Kind.LISTENER_FAILED, cause = e.cause)
 
             is ParleyEvent.Stopped -> info(ParleyEventInfo.Kind.STOPPED)
+
+            is ParleyEvent.RequestTimedOut ->
+                info(ParleyEventInfo.Kind.REQUEST_TIMED_OUT, delay = e.timeout.toJavaDuration(), key = e.id)
+
+            is ParleyEvent.UnmatchedReplyReceived -> info(
+                ParleyEventInfo.Kind.UNMATCHED_REPLY,
+                key = e.id,
+                late = e.late,
+            )
+
+            is ParleyEvent.PendingRequestsFull -> info(ParleyEventInfo.Kind.PENDING_REQUESTS_FULL, limit = e.maxPending)
+
+            is ParleyEvent.SubscriptionConfirmed -> info(ParleyEventInfo.Kind.SUBSCRIPTION_CONFIRMED, key = e.key)
+
+            is ParleyEvent.SubscriptionRefused ->
+                info(ParleyEventInfo.Kind.SUBSCRIPTION_REFUSED, key = e.key, reason = e.reason)
+
+            is ParleyEvent.SubscriptionTimedOut ->
+                info(
+                    ParleyEventInfo.Kind.SUBSCRIPTION_TIMED_OUT,
+                    delay = e.confirmTimeout.toJavaDuration(),
+                    key = e.key,
+                )
+
+            is ParleyEvent.SubscriptionRestored -> info(ParleyEventInfo.Kind.SUBSCRIPTION_RESTORED, key = e.key)
+
+            is ParleyEvent.SendRateLimited ->
+                info(ParleyEventInfo.Kind.SEND_RATE_LIMITED, delay = e.retryAfter.toJavaDuration())
+
+            is ParleyEvent.SendDelayed -> info(ParleyEventInfo.Kind.SEND_DELAYED, delay = e.wait.toJavaDuration())
         }
     }
 }

@@ -145,6 +145,8 @@ internal class ClientHandle(
         rejection()?.let { throw it }
         val wait = reserve(gate, frame, mayWait = true)
         if (wait.isPositive()) {
+            telemetry.sendsDelayed.incrementAndGet()
+            telemetry.emitIfObserved(telemetry.gateEvents) { ParleyEvent.SendDelayed(wait) }
             try {
                 delay(wait)
             } catch (e: CancellationException) {
@@ -161,6 +163,8 @@ internal class ClientHandle(
         val wait = reserve(gate, frame, mayWait = false)
         if (wait.isPositive()) {
             gate.refund(frame)
+            telemetry.sendsRateLimited.incrementAndGet()
+            telemetry.emitIfObserved(telemetry.gateEvents) { ParleyEvent.SendRateLimited(wait) }
             throw RateLimitedException(wait.inWholeMilliseconds)
         }
         return { gate.refund(frame) }
@@ -173,7 +177,12 @@ internal class ClientHandle(
     /** How long [frame] must wait for its turn, its cost taken; a refusal is thrown as RateLimitedException. */
     private fun reserve(gate: SendGate, frame: Frame, mayWait: Boolean): Duration =
         when (val decision = gate.reserve(frame, mayWait)) {
-            is GateDecision.Refuse -> throw RateLimitedException(decision.retryAfter.inWholeMilliseconds)
+            is GateDecision.Refuse -> {
+                telemetry.sendsRateLimited.incrementAndGet()
+                telemetry.emitIfObserved(telemetry.gateEvents) { ParleyEvent.SendRateLimited(decision.retryAfter) }
+                throw RateLimitedException(decision.retryAfter.inWholeMilliseconds)
+            }
+
             is GateDecision.Pass -> decision.after
         }
 

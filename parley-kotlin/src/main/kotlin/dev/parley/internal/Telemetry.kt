@@ -55,6 +55,10 @@ internal class Telemetry(
     val droppedPongs = AtomicLong()
     val framesDropped = AtomicLong()
 
+    /** Data frames the send gate refused, and those whose senders it made wait: every one, past the event cap too. */
+    val sendsRateLimited = AtomicLong()
+    val sendsDelayed = AtomicLong()
+
     /** Callbacks that returned [dev.parley.HandlerAction.Later] and whose results are still outstanding. */
     val pendingCallbacks = AtomicInteger()
 
@@ -97,7 +101,7 @@ internal class Telemetry(
      * connection become events (all are counted in [framesDropped]) and they cannot push lifecycle events out. The
      * latest event is replayed to a new collector, so it learns how the client got where it is.
      */
-    private val flow =
+    val flow =
         MutableSharedFlow<ParleyEvent>(
             replay = 1,
             extraBufferCapacity = EVENT_BUFFER,
@@ -109,10 +113,36 @@ internal class Telemetry(
 
     val events: Flow<ParleyEvent> = flow.asSharedFlow()
 
+    /** Request, subscription and send gate events emitted for the current connection, each family counted apart. */
+    val requestEvents = AtomicInteger()
+    val subscriptionEvents = AtomicInteger()
+    val gateEvents = AtomicInteger()
+
     fun emit(event: ParleyEvent) {
-        if (event is ParleyEvent.Connecting) dropEvents.set(0)
+        if (event is ParleyEvent.Connecting) {
+            dropEvents.set(0)
+            requestEvents.set(0)
+            subscriptionEvents.set(0)
+            gateEvents.set(0)
+        }
         flow.tryEmit(event)
     }
+
+    /** Emits the event [make] builds unless [family] has had its [CAPPED_EVENTS_PER_CONNECTION] this connection. */
+    inline fun emitCapped(family: AtomicInteger, make: () -> ParleyEvent) {
+        if (family.incrementAndGet() <= CAPPED_EVENTS_PER_CONNECTION) flow.tryEmit(make())
+    }
+
+    /**
+     * [emitCapped] for the events that can come at the rate of sends: while nobody collects, the event is not even
+     * built (and does not count against the cap), so an unobserved client pays one volatile read for it.
+     */
+    inline fun emitIfObserved(family: AtomicInteger, make: () -> ParleyEvent) {
+        if (collectors.value > 0) emitCapped(family, make)
+    }
+
+    /** Taken once: the flow's subscriptionCount getter locks the flow each time it is called. */
+    val collectors = flow.subscriptionCount
 
     fun sent(payloadBytes: Int) {
         framesSent.incrementAndGet()
@@ -182,13 +212,18 @@ internal class Telemetry(
             pendingCallbacks = pendingCallbacks.get().coerceAtLeast(0),
             lastHeartbeatAnsweredAt = lastHeartbeatAnsweredAt,
             consecutiveMissedHeartbeats = consecutiveMissedHeartbeats.get(),
+            sendsRateLimited = sendsRateLimited.get(),
+            sendsDelayed = sendsDelayed.get(),
             sinceLastInbound = (clock.nanos() - lastInboundNanos).coerceAtLeast(0).nanoseconds
                 // lastInboundNanos is also stamped when a connection opens; it means "a frame arrived" only after one.
                 .takeIf { framesReceived.get() > 0 },
         )
 
-    private companion object {
-        const val EVENT_BUFFER = 1024
-        const val DROP_EVENTS_PER_CONNECTION = 256
+    companion object {
+        private const val EVENT_BUFFER = 1024
+        private const val DROP_EVENTS_PER_CONNECTION = 256
+
+        /** The cap of each family of request, subscription and send gate events, per connection. */
+        const val CAPPED_EVENTS_PER_CONNECTION = 256
     }
 }

@@ -5,12 +5,17 @@ import dev.parley.DisconnectReason
 import dev.parley.ParleyClient
 import dev.parley.ParleyEvent
 import dev.parley.ParleyMetrics
+import dev.parley.Requests
+import dev.parley.SendGate
+import dev.parley.Subscriptions
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.CLIENT_TAG
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.CONNECT
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.DISCONNECTS
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.DISCONNECT_REASONS
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.FRAMES_RECEIVED
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.FRAMES_SENT
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.HEARTBEAT_MISSED_IN_A_ROW
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.HEARTBEAT_SINCE_ANSWERED
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.MISSED_PONGS
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.PAYLOAD_RECEIVED
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.PAYLOAD_SENT
@@ -18,6 +23,8 @@ import dev.parley.micrometer.ParleyMetricsBinder.Companion.REASON_TAG
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.RECONNECTS
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.RECONNECT_ATTEMPTS
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.RTT
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.SENDS_DELAYED
+import dev.parley.micrometer.ParleyMetricsBinder.Companion.SENDS_RATE_LIMITED
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.SEND_QUEUE_CAPACITY
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.SEND_QUEUE_DEPTH
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.STATE
@@ -49,6 +56,7 @@ import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.transformWhile
 import kotlinx.coroutines.launch
+import java.time.Instant
 import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.TimeUnit
 import kotlin.time.toJavaDuration
@@ -81,6 +89,15 @@ import kotlin.time.toJavaDuration
  * | `parley.heartbeat.rtt`                     | Timer           | each heartbeat round trip (ping to its pong); percentiles 0.5, 0.9, 0.99 |
  * | `parley.connect`                           | Timer           | each successful attempt, from its start to the completed upgrade |
  * | `parley.disconnects{reason=…}`             | Counter × 10    | connections and failed attempts that ended, by [disconnectReason] |
+ * | `parley.heartbeat.missed.in.a.row`         | Gauge           | heartbeats that found the connection dead in a row since the last answered one |
+ * | `parley.heartbeat.since.answered`          | TimeGauge       | time since a heartbeat was last answered (NaN before the first) |
+ * | `parley.send.rate.limited`                 | FunctionCounter | data frames the send gate refused             |
+ * | `parley.send.delayed`                      | FunctionCounter | data frames whose senders the send gate made wait |
+ *
+ * A client's layers and its gate are not reachable from the client, so their meters are added by giving them to the
+ * binder, before or after [bindTo]: [withRequests] ([RequestMeters]), [withSubscriptions] ([SubscriptionMeters]) and
+ * [withSendGate] ([SEND_GATE_PRESSURE]). Each returns the binder, so they chain:
+ * `ParleyMetricsBinder(client).withRequests(requests).withSendGate(gate).bindTo(registry)`.
  *
  * Names follow Micrometer's conventions: the unit is the base unit, not part of the name (in Prometheus,
  * `parley_payload_sent_bytes_total`, `parley_heartbeat_rtt_seconds`). Every `state` and `reason` tag value is
@@ -132,6 +149,23 @@ constructor(
      * several registries is allowed; binding a registry this binder is bound to already does nothing.
      */
     override fun bindTo(registry: MeterRegistry): Unit = meters.bindTo(registry)
+
+    /**
+     * Adds the meters of [requests], the client's [Requests] layer (see [RequestMeters]), to every registry bound now
+     * and later. The meters hold [requests] weakly, as the others hold the client.
+     */
+    public fun withRequests(requests: Requests<*>): ParleyMetricsBinder = apply { meters.add(requestMeters(requests)) }
+
+    /** Adds the meters of [subscriptions], the client's [Subscriptions] layer (see [SubscriptionMeters]). */
+    public fun withSubscriptions(subscriptions: Subscriptions<*>): ParleyMetricsBinder =
+        apply { meters.add(subscriptionMeters(subscriptions)) }
+
+    /**
+     * Adds [SEND_GATE_PRESSURE] for [gate], the client's [dev.parley.ParleyOptions.sendGate]; its refusals and waits
+     * are counted without it, in [SENDS_RATE_LIMITED] and [SENDS_DELAYED]. A gate shared by several clients reads
+     * the same in each.
+     */
+    public fun withSendGate(gate: SendGate): ParleyMetricsBinder = apply { meters.add(sendGateMeters(gate)) }
 
     /**
      * Stops the event collector and removes every meter this binder registered from the registries it was bound
@@ -195,6 +229,21 @@ constructor(
 
         /** Counters, one per [REASON_TAG] value: connections and failed attempts that ended. */
         public const val DISCONNECTS: String = "parley.disconnects"
+
+        /** Gauge: heartbeats that found the connection dead in a row, across reconnects, since the last answered one. */
+        public const val HEARTBEAT_MISSED_IN_A_ROW: String = "parley.heartbeat.missed.in.a.row"
+
+        /** TimeGauge: time since a heartbeat ping was last answered; NaN before the first. */
+        public const val HEARTBEAT_SINCE_ANSWERED: String = "parley.heartbeat.since.answered"
+
+        /** FunctionCounter: data frames the send gate refused. */
+        public const val SENDS_RATE_LIMITED: String = "parley.send.rate.limited"
+
+        /** FunctionCounter: data frames whose senders the send gate made wait for their turn. */
+        public const val SENDS_DELAYED: String = "parley.send.delayed"
+
+        /** Gauge, from [withSendGate]: the gate's [SendGate.pressure], 0.0 (all free) to 1.0 (spent). */
+        public const val SEND_GATE_PRESSURE: String = "parley.send.gate.pressure"
 
         /** The values of [STATE_TAG], in [stateCode] order. */
         @JvmField
@@ -274,10 +323,13 @@ internal class ParleyMeters(
     /** The event collector, while one runs. Guarded by [lock]. */
     private var collector: Job? = null
 
+    /** Meter sets beyond the client's own (its layers', its gate's), registered with every binding. Guarded by [lock]. */
+    private val extras = mutableListOf<ExtraMeters>()
+
     /** One registry's meters: the event-fed ones by purpose, and all of them for [close]. */
     private class Binding(
         val registry: MeterRegistry,
-        val meters: List<Meter>,
+        val meters: MutableList<Meter>,
         val rtt: Timer,
         val connect: Timer,
         val disconnects: Map<String, Counter>,
@@ -292,6 +344,14 @@ internal class ParleyMeters(
             if (bindings.any { it.registry === registry }) return
             bindings += register(registry)
             if (collector?.isActive != true) collector = collect(observed.events)
+        }
+    }
+
+    /** Adds [extra] to the meters of every registry bound now, and of those bound later. */
+    fun add(extra: ExtraMeters) {
+        synchronized(lock) {
+            extras += extra
+            for (binding in bindings) binding.meters += extra(binding.registry, tags)
         }
     }
 
@@ -419,6 +479,19 @@ internal class ParleyMeters(
         counter(PAYLOAD_RECEIVED, BaseUnits.BYTES, "Payload bytes read") { it.bytesReceived }
         counter(RECONNECTS, null, "Connections opened after the first one") { it.totalReconnects }
         counter(MISSED_PONGS, null, "Heartbeat pings that went unanswered") { it.missedPongs }
+        counter(SENDS_RATE_LIMITED, null, "Data frames the send gate refused") { it.sendsRateLimited }
+        counter(SENDS_DELAYED, null, "Data frames whose senders the send gate made wait") { it.sendsDelayed }
+        gauge(HEARTBEAT_MISSED_IN_A_ROW, "Heartbeats that found the connection dead in a row") {
+            it.consecutiveMissedHeartbeats.toDouble()
+        }
+        meters +=
+            TimeGauge
+                .builder(HEARTBEAT_SINCE_ANSWERED, target, TimeUnit.MILLISECONDS) {
+                    val at = snapshot(it).lastHeartbeatAnsweredAt ?: return@builder Double.NaN
+                    (Instant.now().toEpochMilli() - at.toEpochMilli()).coerceAtLeast(0).toDouble()
+                }.tags(tags)
+                .description("Time since a heartbeat ping was last answered")
+                .register(registry)
 
         val rtt = timer(RTT, "Heartbeat round trips, from the ping to its pong", percentiles = true)
         val connect = timer(CONNECT, "Successful connection attempts, from their start to the upgrade", false)
@@ -432,6 +505,7 @@ internal class ParleyMeters(
                     .register(registry)
                     .also { meters += it }
             }
+        for (extra in extras) meters += extra(registry, tags)
         return Binding(registry, meters, rtt, connect, disconnects)
     }
 
@@ -450,3 +524,17 @@ internal class Observed(
     val snapshot: (Any) -> ParleyMetrics,
     val events: Flow<ParleyEvent>,
 )
+
+/** Registers a set of meters with a registry under the binder's tags, returning them for removal at close. */
+internal typealias ExtraMeters = (MeterRegistry, Tags) -> List<Meter>
+
+/** [SEND_GATE_PRESSURE] for [gate], held weakly. */
+internal fun sendGateMeters(gate: SendGate): ExtraMeters = { registry, tags ->
+    listOf(
+        Gauge
+            .builder(ParleyMetricsBinder.SEND_GATE_PRESSURE, gate) { it.pressure() }
+            .tags(tags)
+            .description("How hard the send gate is pressed: 0 all free, 1 spent")
+            .register(registry),
+    )
+}

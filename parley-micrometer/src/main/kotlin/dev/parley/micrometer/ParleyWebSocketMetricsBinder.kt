@@ -1,5 +1,7 @@
 package dev.parley.micrometer
 
+import dev.parley.SendGate
+import dev.parley.Subscriptions
 import dev.parley.java.ParleyWebSocket
 import io.micrometer.core.instrument.MeterRegistry
 import io.micrometer.core.instrument.Tag
@@ -47,6 +49,16 @@ constructor(
 
     /** Registers the client's meters with [registry], as [ParleyMetricsBinder.bindTo]. */
     override fun bindTo(registry: MeterRegistry): Unit = meters.bindTo(registry)
+
+    /**
+     * Adds the meters of [subscriptions], a layer given to the builder, as [ParleyMetricsBinder.withSubscriptions].
+     * (The requests of [ParleyWebSocket.request] are read with [ParleyWebSocket.requestStats].)
+     */
+    public fun withSubscriptions(subscriptions: Subscriptions<*>): ParleyWebSocketMetricsBinder =
+        apply { meters.add(subscriptionMeters(subscriptions)) }
+
+    /** Adds the pressure of [gate], the builder's send gate, as [ParleyMetricsBinder.withSendGate]. */
+    public fun withSendGate(gate: SendGate): ParleyWebSocketMetricsBinder = apply { meters.add(sendGateMeters(gate)) }
 
     /** Stops recording events and removes the meters, as [ParleyMetricsBinder.close]. Idempotent. */
     override fun close(): Unit = meters.close()

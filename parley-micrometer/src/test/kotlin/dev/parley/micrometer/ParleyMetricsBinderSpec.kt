@@ -1,10 +1,21 @@
 package dev.parley.micrometer
 
 import dev.parley.Frame
+import dev.parley.GateDecision
 import dev.parley.Parley
 import dev.parley.ParleyClient
 import dev.parley.ParleyEvent
 import dev.parley.ParleyOptions
+import dev.parley.RequestCodec
+import dev.parley.RequestTimeoutException
+import dev.parley.Requests
+import dev.parley.SendGate
+import dev.parley.SendResult
+import dev.parley.StampedRequest
+import dev.parley.SubscriptionCodec
+import dev.parley.SubscriptionReply
+import dev.parley.SubscriptionState
+import dev.parley.Subscriptions
 import dev.parley.parleyOptions
 import dev.parley.support.RecordingHandler
 import dev.parley.support.Seen
@@ -13,6 +24,7 @@ import dev.parley.support.awaitDisconnected
 import dev.parley.support.recorder
 import dev.parley.testing.KtorTestServer
 import io.kotest.assertions.nondeterministic.eventually
+import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldBeEmpty
 import io.kotest.matchers.collections.shouldContainExactlyInAnyOrder
@@ -34,6 +46,7 @@ import io.micrometer.core.instrument.distribution.DistributionStatisticConfig
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry
 import kotlinx.coroutines.flow.first
 import java.util.concurrent.TimeUnit
+import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
 
@@ -54,6 +67,10 @@ private val ALL_METERS = listOf(
     "parley.heartbeat.rtt.percentile", // the registry's gauges for the timer's 0.5, 0.9 and 0.99 percentiles
     "parley.connect",
     "parley.disconnects",
+    "parley.heartbeat.missed.in.a.row",
+    "parley.heartbeat.since.answered",
+    "parley.send.rate.limited",
+    "parley.send.delayed",
 )
 
 private val DISCONNECT_REASONS = listOf(
@@ -70,6 +87,41 @@ private val DISCONNECT_REASONS = listOf(
     "write_timeout",
     "connection_info_failed",
 )
+
+/** Requests over the echo server: a request is `id|body` and its echo is its reply, unless the body is `ignored`. */
+private class EchoRequests : RequestCodec<String> {
+    override fun stamp(request: Frame): StampedRequest<String> =
+        StampedRequest((request as Frame.Text).text.substringBefore('|'), request)
+
+    override fun replyId(frame: Frame): String? = (frame as? Frame.Text)?.text
+        ?.takeIf { '|' in it && !it.endsWith("|ignored") }
+        ?.substringBefore('|')
+}
+
+/** Subscriptions over the echo server: `sub:K` out, and its echo confirms K. */
+private object EchoSubscriptions : SubscriptionCodec<String> {
+    override fun subscribe(key: String) = Frame.Text("sub:$key")
+
+    override fun unsubscribe(key: String) = Frame.Text("unsub:$key")
+
+    override fun confirmation(frame: Frame): SubscriptionReply<String>? = (frame as? Frame.Text)?.text
+        ?.takeIf { it.startsWith("sub:") }
+        ?.let { SubscriptionReply.Confirmed(listOf(it.removePrefix("sub:"))) }
+}
+
+/** Refuses the frames that start with `limited`, passes the others at once; always three quarters pressed. */
+private object LimitingGate : SendGate {
+    override fun reserve(frame: Frame, mayWait: Boolean): GateDecision =
+        if ((frame as Frame.Text).text.startsWith("limited")) {
+            GateDecision.Refuse(1.seconds)
+        } else {
+            GateDecision.Pass(Duration.ZERO)
+        }
+
+    override fun refund(frame: Frame) = Unit
+
+    override fun pressure(): Double = 0.75
+}
 
 /** Runs [body] with a client connected to a fresh echo server, stopping the client and the server afterwards. */
 private suspend fun withEchoClient(
@@ -131,6 +183,48 @@ class ParleyMetricsBinderSpec :
                 registry.get("parley.connect").meter().shouldBeInstanceOf<Timer>()
                 registry.get("parley.connection.time.in.state").meter().shouldBeInstanceOf<TimeGauge>()
                 registry.get("parley.send.queue.depth").meter().shouldBeInstanceOf<Gauge>()
+            }
+        }
+
+        test("the layers' and the gate's meters, given before or after bindTo, read their counts and pressure") {
+            val requests = Requests(EchoRequests())
+            val subscriptions = Subscriptions(EchoSubscriptions)
+            withEchoClient({
+                layer(subscriptions)
+                layer(requests)
+                sendGate = LimitingGate
+            }) { client, _ ->
+                val registry = SimpleMeterRegistry()
+                val binder = ParleyMetricsBinder(client).withRequests(requests)
+                binder.bindTo(registry)
+                binder.withSubscriptions(subscriptions).withSendGate(LimitingGate)
+                client.awaitConnected()
+
+                requests.request(Frame.Text("1|hello"))
+                shouldThrow<RequestTimeoutException> { requests.request(Frame.Text("2|ignored"), 50.milliseconds) }
+                client.send(Frame.Text("9|stray"))
+                client.trySend(Frame.Text("limited")).shouldBeInstanceOf<SendResult.Rejected>()
+                subscriptions.subscribe("news")
+                subscriptions.states.first { it["news"] == SubscriptionState.Confirmed }
+
+                registry.gaugeValue(RequestMeters.PENDING) shouldBe 0.0
+                registry.counterValue(RequestMeters.ANSWERED) shouldBe 1.0
+                registry.counterValue(RequestMeters.TIMED_OUT) shouldBe 1.0
+                registry.counterValue(RequestMeters.FAILED) shouldBe 0.0 // a timeout is not a failure
+                eventually(5.seconds) { registry.counterValue(RequestMeters.UNMATCHED) shouldBe 1.0 }
+                registry.get(RequestMeters.LATENCY).functionTimer().count() shouldBe 1.0
+                registry.gaugeValue(SubscriptionMeters.SUBSCRIPTIONS, "state", "confirmed") shouldBe 1.0
+                registry.gaugeValue(SubscriptionMeters.SUBSCRIPTIONS, "state", "pending") shouldBe 0.0
+                registry.counterValue(SubscriptionMeters.RESTORED) shouldBe 0.0
+                registry.gaugeValue(ParleyMetricsBinder.SEND_GATE_PRESSURE) shouldBe 0.75
+                registry.counterValue(ParleyMetricsBinder.SENDS_RATE_LIMITED) shouldBe 1.0
+                registry.counterValue(ParleyMetricsBinder.SENDS_DELAYED) shouldBe 0.0
+                // No heartbeat in these options: nothing answered yet, and nothing missed.
+                registry.get(ParleyMetricsBinder.HEARTBEAT_SINCE_ANSWERED).timeGauge().value().isNaN() shouldBe true
+                registry.gaugeValue(ParleyMetricsBinder.HEARTBEAT_MISSED_IN_A_ROW) shouldBe 0.0
+
+                binder.close()
+                registry.meters.shouldBeEmpty()
             }
         }
 
