@@ -21,6 +21,7 @@ import dev.parley.ParleyClient
 import dev.parley.ParleyEvent
 import dev.parley.ParleyMetrics
 import dev.parley.ParleyOptions
+import dev.parley.PoolMember
 import dev.parley.ProxySettings
 import dev.parley.ReconnectPolicy
 import dev.parley.Recovery
@@ -142,6 +143,17 @@ public class ParleyWebSocket private constructor(
         /** The state and event listeners, done once they have delivered STOPPED. */
         val listeners: List<Job>,
     )
+
+    /** Starts the client if need be, for a [ParleyWebSocketPool] that takes it as a member. */
+    internal fun poolMember(): PoolMember = PoolMember(start().client, requests)
+
+    /** [state] as Java sees it, for [ParleyWebSocketPool.stats]. */
+    @JvmSynthetic
+    internal fun javaState(state: ConnectionState): ParleyState = JavaViews.state(state)
+
+    /** Where this socket runs its listener callbacks, and the dependents of its futures. */
+    internal val callbackExecutor: SerialExecutor get() = callbacks
+    internal val completionExecutor: SerialExecutor get() = completions
 
     /** The client's name, used in logs. */
     public fun name(): String = options.name

@@ -617,11 +617,12 @@ class ParleyWebSocketContractTest {
     /** Top-level public types of the API; nested public types are allowed only inside these. */
     private static final Set<String> API = Set.of(
         "ParleyWebSocket", "ParleyListener", "Reply", "ParleyEventListener", "ParleyEventInfo", "ParleyState",
-        "DisconnectInfo", "ConnectionMetrics", "ReconnectDecision", "ConnectionAttempt", "RequestStats");
+        "DisconnectInfo", "ConnectionMetrics", "ReconnectDecision", "ConnectionAttempt", "RequestStats",
+        "ParleyWebSocketPool", "PoolStats");
 
     /** Owners whose every public nested type is API (enums such as Kind, ConnectionMetrics.Latency). */
     private static final Set<String> OPEN_OWNERS = Set.of("ParleyEventInfo", "ParleyState", "DisconnectInfo",
-        "ConnectionMetrics", "ReconnectDecision");
+        "ConnectionMetrics", "ReconnectDecision", "ParleyWebSocketPool", "PoolStats");
 
     /** ParleyWebSocket's public nested types: its Builder, and the Kotlin companion that carries builder(). */
     private static final Set<String> WEBSOCKET_NESTED = Set.of("ParleyWebSocket$Builder", "ParleyWebSocket$Companion");

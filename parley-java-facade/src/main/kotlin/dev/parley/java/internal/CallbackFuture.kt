@@ -24,8 +24,10 @@ import java.util.function.Function
 internal class CallbackFuture<T>(
     private val executor: Executor,
     private val callbacks: SerialExecutor,
+    /** More clients' callbacks where waiting must fail too: a pool's future may depend on any of its members. */
+    private val alsoCallbacks: List<SerialExecutor> = emptyList(),
 ) : CompletableFuture<T>() {
-    override fun <U> newIncompleteFuture(): CompletableFuture<U> = CallbackFuture(executor, callbacks)
+    override fun <U> newIncompleteFuture(): CompletableFuture<U> = CallbackFuture(executor, callbacks, alsoCallbacks)
 
     override fun get(): T {
         checkMayWait()
@@ -42,7 +44,8 @@ internal class CallbackFuture<T>(
         return super.join()
     }
 
-    private fun checkMayWait() = check(isDone || !callbacks.isCurrent) { WAIT_IN_CALLBACK_RULE }
+    private fun checkMayWait() =
+        check(isDone || (!callbacks.isCurrent && alsoCallbacks.none { it.isCurrent })) { WAIT_IN_CALLBACK_RULE }
 
     override fun defaultExecutor(): Executor = executor
 
