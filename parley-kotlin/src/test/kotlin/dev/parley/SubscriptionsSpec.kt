@@ -202,6 +202,8 @@ class SubscriptionsSpec :
                     }
                     layer(subscriptions)
                 }, handler) { client, _ ->
+                    val events = Channel<ParleyEvent>(Channel.UNLIMITED)
+                    val collector = launch(start = CoroutineStart.UNDISPATCHED) { client.events.collect(events::send) }
                     client.awaitConnected()
                     subscriptions.subscribe("bad-1")
                     subscriptions.subscribe("ok")
@@ -217,50 +219,22 @@ class SubscriptionsSpec :
                     subscriptions.metrics().failed shouldBe 1
                     subscriptions.subscribe("bad-1")
                     second.expectTexts("sub:bad-1")
+                    // Each outcome is also an event on the client's stream, in order.
+                    val subscriptionEvents = withTimeout(10.seconds) {
+                        events.receiveAsFlow().filter { it.javaClass.simpleName.startsWith("Subscription") }
+                            .take(5).toList()
+                    }
+                    collector.cancelAndJoin()
+                    subscriptionEvents shouldContainExactly listOf(
+                        ParleyEvent.SubscriptionRefused("bad-1", "no such channel"),
+                        ParleyEvent.SubscriptionConfirmed("ok"),
+                        ParleyEvent.SubscriptionRestored("ok"),
+                        ParleyEvent.SubscriptionConfirmed("ok"),
+                        ParleyEvent.SubscriptionRefused("bad-1", "no such channel"),
+                    )
                     // The confirmations, all handled by now, never reached the handler's onFrame.
                     val seen = generateSequence { handler.seen.tryReceive().getOrNull() }.toList()
                     seen.none { it is Seen.Received } shouldBe true
-                }
-            }
-        }
-
-        test("a refusal, a confirmation and a restore after a reconnect are events on the client's stream") {
-            subscriptionServer().use { server ->
-                val subscriptions = Subscriptions(TextSubscriptions)
-                withRecordedClient({
-                    url = server.url()
-                    reconnect {
-                        baseDelay = 10.milliseconds
-                        maxDelay = 20.milliseconds
-                    }
-                    layer(subscriptions)
-                }, RecordingHandler<Unit>()) { client, _ ->
-                    coroutineScope {
-                        val events = Channel<ParleyEvent>(Channel.UNLIMITED)
-                        val collector =
-                            launch(start = CoroutineStart.UNDISPATCHED) { client.events.collect(events::send) }
-                        client.awaitConnected()
-                        subscriptions.subscribe("bad-1")
-                        subscriptions.subscribe("ok")
-                        val first = server.nextConnection()
-                        first.expectTexts("sub:bad-1", "sub:ok")
-                        subscriptions.awaitStates(
-                            "bad-1" to SubscriptionState.Failed("no such channel"),
-                            "ok" to SubscriptionState.Confirmed,
-                        )
-                        first.dropTcp()
-                        val seen = withTimeout(10.seconds) {
-                            events.receiveAsFlow().filter { it.javaClass.simpleName.startsWith("Subscription") }
-                                .take(4).toList()
-                        }
-                        seen shouldContainExactly listOf(
-                            ParleyEvent.SubscriptionRefused("bad-1", "no such channel"),
-                            ParleyEvent.SubscriptionConfirmed("ok"),
-                            ParleyEvent.SubscriptionRestored("ok"),
-                            ParleyEvent.SubscriptionConfirmed("ok"),
-                        )
-                        collector.cancelAndJoin()
-                    }
                 }
             }
         }

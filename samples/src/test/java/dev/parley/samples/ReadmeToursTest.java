@@ -113,6 +113,13 @@ class ReadmeToursTest {
     }
 
     @Test
+    void thePoolExamplesInReadmeAreTheCompiledOnes() throws IOException {
+        assertReadmeShows("## Pools of connections",
+            "samples/src/main/kotlin/dev/parley/samples/operations/Pooling.kt",
+            "samples/src/main/java/dev/parley/samples/operations/Pooling.java");
+    }
+
+    @Test
     void theFramePreparationExamplesInReadmeAreTheCompiledOnes() throws IOException {
         assertReadmeShows("## Preparing every outgoing frame",
             "samples/src/main/kotlin/dev/parley/samples/conversation/Signing.kt",

@@ -9,7 +9,10 @@ import dev.parley.DisconnectReason
 import dev.parley.Frame
 import dev.parley.HandlerAction
 import dev.parley.OutboundBuffer
+import dev.parley.Parley
 import dev.parley.ParleyHandler
+import dev.parley.ParleyPool
+import dev.parley.PoolMember
 import dev.parley.Recovery
 import dev.parley.RecoveryPolicy
 import dev.parley.Requests
@@ -46,6 +49,7 @@ public data class TradingOutcome(
     val ordersFilled: Int,
     val subscriptionsRestored: Long,
     val requestsAnswered: Long,
+    val pooledRequests: Long,
 )
 
 /** Prints ticker updates and order updates as they come, and says why a connection ended. */
@@ -183,6 +187,9 @@ public suspend fun trade(exchange: ExchangeServer, say: (String) -> Unit): Tradi
         }
         say("server time: ${rpc.call("public/get_time")}")
 
+        say("--- quotes through a pool of 3 more connections that share the account's rate limit")
+        val pooled = quoteThroughPool(exchange, limit, say)
+
         val metrics = client.metrics()
         val requests = rpc.metrics()
         say(
@@ -203,8 +210,41 @@ public suspend fun trade(exchange: ExchangeServer, say: (String) -> Unit): Tradi
             ordersFilled = trader.filled.get(),
             subscriptionsRestored = subscriptions.metrics().restored,
             requestsAnswered = requests.answered,
+            pooledRequests = pooled,
         )
     } finally {
         client.stop()
+    }
+}
+
+/**
+ * Six quotes through a pool of three connections, each with its own token and requests, all under [limit]: each quote
+ * goes to the healthiest member, and members equally healthy take turns. Returns the requests the pool routed.
+ */
+private suspend fun quoteThroughPool(exchange: ExchangeServer, limit: TokenBucketGate, say: (String) -> Unit): Long {
+    val pool = ParleyPool.start(size = 3, endpoints = listOf(exchange.url)) { index, endpoint ->
+        val quotes = Requests(JsonRpc.codec(), timeout = 5.seconds)
+        val options = parleyOptions {
+            url = endpoint
+            name = "quotes-$index"
+            bearerToken(
+                BearerToken(refreshBefore = 1.seconds) {
+                    val (value, expiresAt) = exchange.issueToken()
+                    BearerToken.Token(value, expiresAt)
+                },
+            )
+            sendGate = limit
+            layer(quotes)
+        }
+        PoolMember(Parley.start(options), quotes)
+    }
+    try {
+        withTimeout(10.seconds) { pool.state.first { it.connected == 3 } }
+        repeat(6) { pool.request(Frame.Text(JsonRpc.request("public/get_time"))) }
+        val metrics = pool.metrics()
+        say("pool: ${metrics.requests} quotes, per member ${metrics.members.map { it.routed }}")
+        return metrics.requests
+    } finally {
+        pool.stop()
     }
 }

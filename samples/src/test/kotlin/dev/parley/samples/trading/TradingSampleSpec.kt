@@ -18,6 +18,7 @@ class TradingSampleSpec :
                 // The stale token was replaced before the restart's attempt: the only 401 is the revoked session's.
                 outcome.refusedUpgrades shouldBe 1
                 outcome.ordersFilled shouldBe 2
+                outcome.pooledRequests shouldBe 6
                 outcome.subscriptionsRestored shouldBe 2
                 (outcome.tickerUpdates >= 3) shouldBe true
                 said.joinToString("\n") shouldContain "retried once with a fresh one"
