@@ -51,7 +51,8 @@ public data class PoolMetrics(
  *   than its interval or half its pong timeout (whichever is shorter): its server has probably stalled.
  * @property recentTrouble disconnects and failed sends in the last minute.
  * @property gatePressure its send gate's [SendGate.pressure], 0.0 without a gate.
- * @property routed frames and requests the pool has given this member so far.
+ * @property routed frames written and requests answered through this member so far, and the times [ParleyPool.pick]
+ *   chose it.
  */
 public data class MemberHealth(
     val index: Int,

@@ -75,7 +75,7 @@ public final class PoolStats {
         /** Whether its heartbeat ping has gone unanswered long enough that its server has probably stalled. */
         public boolean silent() { return silent; }
 
-        /** Frames and requests the pool has given it so far. */
+        /** Frames written and requests answered through it so far, and the times the pool picked it. */
         public long routed() { return routed; }
 
         @Override

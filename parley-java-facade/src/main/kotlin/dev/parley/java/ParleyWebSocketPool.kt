@@ -1,5 +1,6 @@
 package dev.parley.java
 
+import dev.parley.ClientStoppedException
 import dev.parley.Frame
 import dev.parley.ParleyPool
 import dev.parley.PoolMetrics
@@ -62,10 +63,16 @@ public class ParleyWebSocketPool private constructor(
             ?: throw IllegalStateException("the reply was not a text frame")
     }
 
-    /** Completes once at least [count] members are connected at the same time. */
+    /**
+     * Completes once at least [count] members are connected at the same time; fails with `ClientStoppedException` if
+     * the pool stops first.
+     */
     public fun awaitConnected(count: Int): CompletableFuture<Void?> {
         require(count in 1..sockets.size) { "count must be in 1..${sockets.size} but was $count" }
-        return answerVoid { pool.state.first { it.connected >= count } }
+        return answerVoid {
+            val state = pool.state.first { it.connected >= count || it.stopped }
+            if (state.connected < count) throw ClientStoppedException(null)
+        }
     }
 
     /** How many members are connected now. */

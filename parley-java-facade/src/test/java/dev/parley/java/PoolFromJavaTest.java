@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import dev.parley.ClientStoppedException;
 import dev.parley.Frame;
 import dev.parley.PoolUnavailableException;
 import dev.parley.RequestCodec;
@@ -79,6 +80,9 @@ class PoolFromJavaTest {
             ExecutionException refused =
                 assertThrows(ExecutionException.class, () -> pool.sendText("late").get(5, TimeUnit.SECONDS));
             assertInstanceOf(PoolUnavailableException.class, refused.getCause());
+            ExecutionException stopped =
+                assertThrows(ExecutionException.class, () -> pool.awaitConnected(1).get(5, TimeUnit.SECONDS));
+            assertInstanceOf(ClientStoppedException.class, stopped.getCause());
         }
     }
 }
