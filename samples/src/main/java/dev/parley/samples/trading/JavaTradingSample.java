@@ -7,6 +7,7 @@ import dev.parley.java.DisconnectInfo;
 import dev.parley.java.ParleyListener;
 import dev.parley.java.ParleyState;
 import dev.parley.java.ParleyWebSocket;
+import dev.parley.java.ParleyWebSocketPool;
 import dev.parley.java.ReconnectDecision;
 import dev.parley.java.Reply;
 import dev.parley.jsonrpc.JsonRpc;
@@ -24,7 +25,8 @@ import kotlin.Pair;
 /**
  * The trading sample through the Java facade, against the same exchange as the Kotlin one: a bearer token from the
  * exchange's token service, JSON-RPC requests, a ticker subscription, an order, and a restart of the exchange with an
- * order sent while it is down. {@code exec:exec@java-trading-sample} in README.
+ * order sent while it is down, then quotes through a pool of two more connections.
+ * {@code exec:exec@java-trading-sample} in README.
  */
 public final class JavaTradingSample {
     private static final String BUY = "{\"instrument_name\":\"ETH-PERPETUAL\",\"amount\":5,\"type\":\"market\"}";
@@ -100,9 +102,30 @@ public final class JavaTradingSample {
             exchange.start();
             queued.get(10, TimeUnit.SECONDS);
             if (fills.poll(10, TimeUnit.SECONDS) == null) throw new IllegalStateException("the queued order was not filled");
+
+            say.accept("--- quotes through a pool of 2 more connections, each with its own token and requests");
+            try (ParleyWebSocketPool pool = ParleyWebSocketPool.start(2, index ->
+                    ParleyWebSocket.builder(java.net.URI.create(exchange.getUrl()))
+                        .name("java-quotes-" + index)
+                        .bearerToken(tokenFrom(exchange))
+                        .requests(JsonRpc.codec(), Duration.ofSeconds(5))
+                        .build())) {
+                pool.awaitConnected(2).get(10, TimeUnit.SECONDS);
+                for (int i = 0; i < 4; i++) pool.request(JsonRpc.request("public/get_time")).get(5, TimeUnit.SECONDS);
+                say.accept("pool: " + pool.stats().requests() + " quotes over " + pool.stats().members().size()
+                    + " members");
+            }
             say.accept("done: " + ws.metrics().totalReconnects() + " reconnect(s), " + ws.requestStats());
             return filled.get();
         }
+    }
+
+    /** A token source for one more connection: the exchange's token service, refreshed a second before expiry. */
+    private static BearerToken tokenFrom(ExchangeServer exchange) {
+        return BearerToken.of(Duration.ofSeconds(1), () -> CompletableFuture.supplyAsync(() -> {
+            Pair<String, Instant> fresh = exchange.issueToken();
+            return new BearerToken.Token(fresh.getFirst(), fresh.getSecond());
+        }));
     }
 
     private static void awaitState(BlockingQueue<ParleyState.Kind> states, ParleyState.Kind wanted)
