@@ -69,6 +69,8 @@ public class ParleyOptions internal constructor(
     public val prepareFrame: FramePreparer?,
     /** The gate every data frame sent through the client passes first (a rate limit), or `null` (the default). */
     public val sendGate: SendGate?,
+    /** Sees every frame sent and received, and each connection's start and end ([WireTap]), or `null` (the default). */
+    public val wireTap: WireTap?,
 ) {
     override fun toString(): String {
         val shownHeaders = headers.joinToString { (k, v) ->
@@ -222,6 +224,12 @@ public class ParleyOptions internal constructor(
         /** A gate every sent data frame passes first, e.g. a rate limit (see [SendGate]); `null` (the default) for none. */
         public var sendGate: SendGate? = null
 
+        /**
+         * Sees every frame the client sends and receives, and each connection's start and end, e.g. a `FrameRecorder`
+         * from `parley-recorder` (see [WireTap]); `null` (the default) for none.
+         */
+        public var wireTap: WireTap? = null
+
         /** Sets [prepareFrame]: `prepareFrame { frame -> sign(frame) }`. */
         public fun prepareFrame(preparer: FramePreparer) {
             prepareFrame = preparer
@@ -292,6 +300,7 @@ public class ParleyOptions internal constructor(
                 layers = layers.toList(),
                 prepareFrame = prepareFrame,
                 sendGate = sendGate,
+                wireTap = wireTap,
             )
         }
     }

@@ -33,6 +33,7 @@ import dev.parley.SendGate
 import dev.parley.SendOverflow
 import dev.parley.StopReason
 import dev.parley.TlsSettings
+import dev.parley.WireTap
 import dev.parley.java.internal.CallbackFuture
 import dev.parley.java.internal.ListenerHandler
 import dev.parley.java.internal.SendForwarder
@@ -565,6 +566,13 @@ public class ParleyWebSocket private constructor(
          * cost back. A listener's [Reply] frames and pings are not gated.
          */
         public fun sendGate(gate: SendGate): Builder = apply { settings += { sendGate = gate } }
+
+        /**
+         * Shows [tap] every frame this client sends and receives, and each connection's start and end: a
+         * `FrameRecorder.create(…)` from `parley-recorder` writes them to a file. The tap is called on the
+         * connection's own threads, so it must never block; a tap that throws is logged once and ignored.
+         */
+        public fun wireTap(tap: WireTap): Builder = apply { settings += { wireTap = tap } }
 
         /**
          * Transforms every outgoing text and binary frame once, in one place (stamping, signing, encoding): as it is

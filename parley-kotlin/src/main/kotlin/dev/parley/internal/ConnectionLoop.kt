@@ -1,6 +1,7 @@
 package dev.parley.internal
 
 import dev.parley.AttemptContext
+import dev.parley.CloseCodes
 import dev.parley.ConnectFailedException
 import dev.parley.ConnectionClosedException
 import dev.parley.ConnectionInfo
@@ -68,6 +69,7 @@ internal class ConnectionLoop<S> private constructor(
     private val options = shared.options
     private val log = shared.log
     private val telemetry = shared.telemetry
+    private val tapping = options.wireTap?.let { Tapping(it, log) }
 
     /** Our permessage-deflate offer, a header of every upgrade request, when compression is on. */
     private val deflateOffer: Pair<String, String>? =
@@ -531,6 +533,8 @@ internal class ConnectionLoop<S> private constructor(
         connection++
         log.connection = connection
         telemetry.connection = connection
+        // Told before the session starts, so the tap hears of the connection before any of its frames.
+        val sessionTap = tapping?.connected(connection, transportSession.subprotocol)
         val live =
             LiveSession(
                 transportSession,
@@ -543,6 +547,7 @@ internal class ConnectionLoop<S> private constructor(
                 budget,
                 log,
                 clock,
+                sessionTap,
             )
         session = live
         telemetry.lastInboundNanos = clock.nanos()
@@ -576,6 +581,7 @@ internal class ConnectionLoop<S> private constructor(
         val reason = effect.reason
         log.info("disconnected: {} ({})", reason.explain(), reason)
         telemetry.emit(ParleyEvent.Disconnected(reason))
+        tapping?.disconnected(reason)
         waiters.disconnected()
         // The recovery policy is the user's code too: it runs here, and a throw from it is a handler failure.
         val (decision, recovery) =
@@ -705,6 +711,8 @@ internal class ConnectionLoop<S> private constructor(
         timer?.cancel()
         session?.release(closeQueued = false, abort = true)
         session = null
+        // A client stopped while connected (cancelled, aborted) ends its connection without an onDisconnect.
+        tapping?.disconnected(DisconnectReason.ClosedLocally(CloseCodes.GOING_AWAY, "client stopped", false))
         invoker.abandon()
         try {
             (handler as? StopAware)?.stopped(reason)

@@ -86,6 +86,7 @@ internal class FrameWriter(
     private val control: ReceiveChannel<Outbound>,
     private val userFrames: ReceiveChannel<Outbound>,
     private val telemetry: Telemetry,
+    private val tap: SessionTap?,
     private val onFailure: suspend (Throwable) -> Unit,
 ) {
     private val userGate = CompletableDeferred<Unit>()
@@ -137,6 +138,7 @@ internal class FrameWriter(
                     // Counted when handed over: a session released mid-flush (after the peer answered our close)
                     // must not lose frames that did go out.
                     telemetry.sent(out.frame.payload.size)
+                    tap?.outbound(out.frame)
                 }
                 session.flush()
                 batchFlushed = true

@@ -48,6 +48,7 @@ internal class LiveSession(
     private val budget: InboundBudget,
     private val log: ClientLog,
     clock: Clock,
+    private val tap: SessionTap? = null,
 ) {
     private val job = Job()
 
@@ -69,7 +70,7 @@ internal class LiveSession(
     /** Pongs, pushes, pings and close frames: written ahead of user frames. */
     private val control = Channel<Outbound>(options.sendQueueCapacity)
     val writer =
-        FrameWriter(transport, control, userFrames, telemetry) { cause ->
+        FrameWriter(transport, control, userFrames, telemetry, tap) { cause ->
             // A write fails with a broken pipe or a reset when the peer has closed the connection, often right after
             // sending a close frame that says why (a server refusing a frame too big for it closes with 1009 as soon
             // as it reads the header, while the rest is still being written). That frame is already in our socket
@@ -163,6 +164,7 @@ internal class LiveSession(
                     telemetry.received(frame.payload.size)
                     if (log.isTraceEnabled) log.trace("received {}", frame)
                     val inbound = assembler.accept(frame) ?: continue
+                    tap?.inbound(inbound)
                     // Stamped on receipt: a round trip must not include the time the pong waits behind the handler.
                     val receivedAt = telemetry.lastInboundNanos
                     val charge = inbound.charge()

@@ -1,0 +1,103 @@
+package dev.parley.internal
+
+import dev.parley.DisconnectReason
+import dev.parley.Frame
+import dev.parley.FrameKind
+import dev.parley.TappedFrame
+import dev.parley.WireDirection
+import dev.parley.WireTap
+import dev.parley.transport.Opcode
+import dev.parley.transport.WireFrame
+import java.util.concurrent.atomic.AtomicBoolean
+
+/**
+ * Calls a client's [WireTap] and keeps its failures from reaching the connection: the first is logged with its stack
+ * trace, later ones are not (a tap that throws on every frame would otherwise flood the log at the message rate).
+ */
+internal class Tapping(
+    private val tap: WireTap,
+    private val log: ClientLog,
+) {
+    private val failed = AtomicBoolean()
+
+    /** The connection the tap was told opened and not yet told ended; 0 for none. Touched by the loop only. */
+    private var open = 0L
+
+    /** Tells the tap [connection] opened, and gives the session its side of the tap. */
+    fun connected(connection: Long, subprotocol: String?): SessionTap {
+        open = connection
+        guarded { tap.connected(connection, subprotocol) }
+        return SessionTap(this, connection)
+    }
+
+    /** Tells the tap the open connection ended, once; a failed attempt, which never opened one, tells it nothing. */
+    fun disconnected(reason: DisconnectReason) {
+        val connection = open.takeIf { it != 0L } ?: return
+        open = 0
+        guarded { tap.disconnected(connection, reason) }
+    }
+
+    fun frame(frame: TappedFrame) {
+        guarded { tap.frame(frame) }
+    }
+
+    private inline fun guarded(call: () -> Unit) {
+        try {
+            call()
+        } catch (e: Exception) {
+            if (failed.compareAndSet(false, true)) log.error("the wire tap threw; later failures are not logged", e)
+        }
+    }
+}
+
+/** One connection's side of the [Tapping]: what its reader and writer report. */
+internal class SessionTap(
+    private val tapping: Tapping,
+    private val connection: Long,
+) {
+    /** Called by the writer as [frame] is written. */
+    fun outbound(frame: WireFrame) {
+        val kind =
+            when (frame.opcode) {
+                Opcode.TEXT -> FrameKind.TEXT
+
+                Opcode.BINARY -> FrameKind.BINARY
+
+                Opcode.PING -> FrameKind.PING
+
+                Opcode.PONG -> FrameKind.PONG
+
+                Opcode.CLOSE -> FrameKind.CLOSE
+
+                // Parley writes whole messages; a continuation would be part of one already reported.
+                Opcode.CONTINUATION -> return
+            }
+        tapping.frame(TappedFrame(connection, WireDirection.OUTBOUND, kind, frame.payload, null))
+    }
+
+    /** Called by the reader with what the peer's frames amounted to, before the loop sees it. */
+    fun inbound(inbound: Inbound) {
+        val tapped =
+            when (inbound) {
+                is Inbound.Message -> when (val frame = inbound.frame) {
+                    is Frame.Text -> TappedFrame(connection, WireDirection.INBOUND, FrameKind.TEXT, null, frame.text)
+                    is Frame.Binary -> tapped(FrameKind.BINARY, frame.bytes)
+                    is Frame.Ping -> tapped(FrameKind.PING, frame.payload)
+                    is Frame.Pong -> tapped(FrameKind.PONG, frame.payload)
+                }
+
+                is Inbound.Ping -> tapped(FrameKind.PING, inbound.payload)
+
+                is Inbound.Pong -> tapped(FrameKind.PONG, inbound.payload)
+
+                is Inbound.Close -> tapped(FrameKind.CLOSE, closeFrame(inbound.code, inbound.reason).payload)
+
+                // Not a frame the peer sent but our verdict on one; the disconnect that follows says why.
+                is Inbound.Violation -> return
+            }
+        tapping.frame(tapped)
+    }
+
+    private fun tapped(kind: FrameKind, payload: ByteArray) =
+        TappedFrame(connection, WireDirection.INBOUND, kind, payload, null)
+}
