@@ -93,4 +93,16 @@ public class TappedFrame internal constructor(
 
     /** Its connection, direction and kind; never the payload, which may hold secrets. */
     override fun toString(): String = "TappedFrame(connection $connection, $direction, $kind)"
+
+    public companion object {
+        /** A text frame as a client would show it to a tap: for testing a tap of your own. */
+        @JvmStatic
+        public fun text(connection: Long, direction: WireDirection, text: String): TappedFrame =
+            TappedFrame(connection, direction, FrameKind.TEXT, null, text)
+
+        /** A frame of [kind] with [payload] (a text message's UTF-8 for [FrameKind.TEXT]), for testing a tap. */
+        @JvmStatic
+        public fun of(connection: Long, direction: WireDirection, kind: FrameKind, payload: ByteArray): TappedFrame =
+            TappedFrame(connection, direction, kind, payload, null)
+    }
 }
