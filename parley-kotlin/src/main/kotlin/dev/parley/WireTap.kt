@@ -20,7 +20,10 @@ public interface WireTap {
     /** Connection number [connection] opened with [subprotocol]; its frames follow. Does nothing by default. */
     public fun connected(connection: Long, subprotocol: String?) {}
 
-    /** Connection number [connection] ended for [reason]; nothing more of it follows. Does nothing by default. */
+    /**
+     * Connection number [connection] ended for [reason]; nothing more of it follows (a close frame still leaving as a
+     * client stops is not shown). Does nothing by default.
+     */
     public fun disconnected(connection: Long, reason: DisconnectReason) {}
 }
 

@@ -23,17 +23,25 @@ internal class Tapping(
     /** The connection the tap was told opened and not yet told ended; 0 for none. Touched by the loop only. */
     private var open = 0L
 
+    private var openTap: SessionTap? = null
+
     /** Tells the tap [connection] opened, and gives the session its side of the tap. */
     fun connected(connection: Long, subprotocol: String?): SessionTap {
         open = connection
         guarded { tap.connected(connection, subprotocol) }
-        return SessionTap(this, connection)
+        return SessionTap(this, connection).also { openTap = it }
     }
 
-    /** Tells the tap the open connection ended, once; a failed attempt, which never opened one, tells it nothing. */
+    /**
+     * Tells the tap the open connection ended, once; a failed attempt, which never opened one, tells it nothing.
+     * The session's side goes quiet first: a released session may still flush a close frame for a moment (see
+     * LiveSession.release), and the tap was promised nothing of a connection after its end.
+     */
     fun disconnected(reason: DisconnectReason) {
         val connection = open.takeIf { it != 0L } ?: return
         open = 0
+        openTap?.ended = true
+        openTap = null
         guarded { tap.disconnected(connection, reason) }
     }
 
@@ -55,8 +63,13 @@ internal class SessionTap(
     private val tapping: Tapping,
     private val connection: Long,
 ) {
+    /** Set by the loop when the tap has been told this connection ended; read by the reader and writer. */
+    @Volatile
+    var ended = false
+
     /** Called by the writer as [frame] is written. */
     fun outbound(frame: WireFrame) {
+        if (ended) return
         val kind =
             when (frame.opcode) {
                 Opcode.TEXT -> FrameKind.TEXT
@@ -77,6 +90,7 @@ internal class SessionTap(
 
     /** Called by the reader with what the peer's frames amounted to, before the loop sees it. */
     fun inbound(inbound: Inbound) {
+        if (ended) return
         val tapped =
             when (inbound) {
                 is Inbound.Message -> when (val frame = inbound.frame) {

@@ -154,7 +154,9 @@ public class FrameRecorder private constructor(
                 if (queue.isEmpty()) {
                     sink.flush()
                     published()
-                    if (closed.get()) break
+                    // Asked again after the flush: entries may have come while a slow output held it, and close()
+                    // wants them written, not dropped.
+                    if (closed.get() && queue.isEmpty()) break
                 }
             }
             // Frames dropped after the last one accepted have no entry to carry their gap line: it ends the file.

@@ -14,6 +14,7 @@ import dev.parley.WireTap
 import dev.parley.parleyOptions
 import dev.parley.testkit.WebSocketTestServer
 import io.kotest.assertions.throwables.shouldThrow
+import io.kotest.assertions.withClue
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldContainExactly
 import io.kotest.matchers.ints.shouldBeGreaterThan
@@ -215,7 +216,9 @@ class RecorderSpec :
                 recorder.close()
                 val stats = recorder.stats()
                 // Every frame shown to the recorder is written or counted as dropped, and the file says where.
-                stats.recorded + stats.dropped shouldBe counted.frames.get()
+                withClue("$stats, ${counted.frames.get()} frames shown; recording ${stalled.written.size()} bytes") {
+                    stats.recorded + stats.dropped shouldBe counted.frames.get()
+                }
                 val recording = Recording.read(StringReader(stalled.written.toString(Charsets.UTF_8)))
                 recording.frames().size.toLong() shouldBe stats.recorded
                 recording.summary.dropped shouldBe stats.dropped

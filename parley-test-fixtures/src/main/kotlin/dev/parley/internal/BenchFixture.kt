@@ -6,6 +6,7 @@ import dev.parley.ParleyClient
 import dev.parley.ParleyHandler
 import dev.parley.SendGate
 import dev.parley.SendResult
+import dev.parley.WireTap
 import dev.parley.parleyOptions
 import dev.parley.transport.Opcode
 import dev.parley.transport.OpenRequest
@@ -46,7 +47,10 @@ class BenchFixture {
     fun startClientOverFakeTransport() = startClientOverFakeTransport(null)
 
     /** As [startClientOverFakeTransport], every data frame passing [gate] first (a rate limit, for its cost). */
-    fun startClientOverFakeTransport(gate: SendGate?) {
+    fun startClientOverFakeTransport(gate: SendGate?) = startClientOverFakeTransport(gate, null)
+
+    /** As [startClientOverFakeTransport], with [gate] and every frame shown to [tap] (a recorder, for its cost). */
+    fun startClientOverFakeTransport(gate: SendGate?, tap: WireTap?) {
         check(client == null) { "already started" }
         val options =
             parleyOptions {
@@ -54,6 +58,7 @@ class BenchFixture {
                 name = "bench"
                 sendQueueCapacity = QUEUE_CAPACITY
                 sendGate = gate
+                wireTap = tap
             }
         val started =
             ConnectionLoop.start(

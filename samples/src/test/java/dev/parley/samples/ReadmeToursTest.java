@@ -120,6 +120,13 @@ class ReadmeToursTest {
     }
 
     @Test
+    void theRecorderExamplesInReadmeAreTheCompiledOnes() throws IOException {
+        assertReadmeShows("## Recording and replaying sessions",
+            "samples/src/main/kotlin/dev/parley/samples/operations/Recorder.kt",
+            "samples/src/main/java/dev/parley/samples/operations/Recorder.java");
+    }
+
+    @Test
     void theFramePreparationExamplesInReadmeAreTheCompiledOnes() throws IOException {
         assertReadmeShows("## Preparing every outgoing frame",
             "samples/src/main/kotlin/dev/parley/samples/conversation/Signing.kt",
