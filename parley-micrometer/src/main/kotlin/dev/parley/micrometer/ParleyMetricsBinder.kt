@@ -35,6 +35,8 @@ import dev.parley.micrometer.ParleyMetricsBinder.Companion.TIME_IN_STATE
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.disconnectReason
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.stateCode
 import dev.parley.micrometer.ParleyMetricsBinder.Companion.stateName
+import dev.parley.recorder.FrameRecorder
+import dev.parley.recorder.RecorderStats
 import io.micrometer.core.instrument.Counter
 import io.micrometer.core.instrument.FunctionCounter
 import io.micrometer.core.instrument.Gauge
@@ -168,6 +170,13 @@ constructor(
     public fun withSendGate(gate: SendGate): ParleyMetricsBinder = apply { meters.add(sendGateMeters(gate)) }
 
     /**
+     * Adds the counts of [recorder], the client's wire tap: [RECORDER_FRAMES] written, [RECORDER_DROPPED] and
+     * [RECORDER_REDACTED], and the gauge [RECORDER_BUFFERED]. Needs `parley-recorder` on the class path.
+     */
+    public fun withRecorder(recorder: FrameRecorder): ParleyMetricsBinder =
+        apply { meters.add(recorderMeters(recorder)) }
+
+    /**
      * Stops the event collector and removes every meter this binder registered from the registries it was bound
      * to. The client is not affected; binding again afterwards registers fresh meters. Idempotent; never blocks.
      */
@@ -244,6 +253,18 @@ constructor(
 
         /** Gauge, from [withSendGate]: the gate's [SendGate.pressure], 0.0 (all free) to 1.0 (spent). */
         public const val SEND_GATE_PRESSURE: String = "parley.send.gate.pressure"
+
+        /** FunctionCounter, from [withRecorder]: frames the recorder wrote. */
+        public const val RECORDER_FRAMES: String = "parley.recorder.frames"
+
+        /** FunctionCounter, from [withRecorder]: frames the recorder dropped (buffer full, output failed). */
+        public const val RECORDER_DROPPED: String = "parley.recorder.dropped"
+
+        /** FunctionCounter, from [withRecorder]: text frames written with secrets taken out. */
+        public const val RECORDER_REDACTED: String = "parley.recorder.redacted"
+
+        /** Gauge, from [withRecorder]: entries waiting for the recorder's writer. */
+        public const val RECORDER_BUFFERED: String = "parley.recorder.buffered"
 
         /** The values of [STATE_TAG], in [stateCode] order. */
         @JvmField
@@ -535,6 +556,24 @@ internal fun sendGateMeters(gate: SendGate): ExtraMeters = { registry, tags ->
             .builder(ParleyMetricsBinder.SEND_GATE_PRESSURE, gate) { it.pressure() }
             .tags(tags)
             .description("How hard the send gate is pressed: 0 all free, 1 spent")
+            .register(registry),
+    )
+}
+
+internal fun recorderMeters(recorder: FrameRecorder): ExtraMeters = { registry, tags ->
+    fun counter(name: String, description: String, count: (RecorderStats) -> Long) = FunctionCounter
+        .builder(name, recorder) { count(it.stats()).toDouble() }
+        .tags(tags)
+        .description(description)
+        .register(registry)
+    listOf(
+        counter(ParleyMetricsBinder.RECORDER_FRAMES, "Frames the recorder wrote") { it.recorded },
+        counter(ParleyMetricsBinder.RECORDER_DROPPED, "Frames the recorder dropped") { it.dropped },
+        counter(ParleyMetricsBinder.RECORDER_REDACTED, "Text frames written with secrets taken out") { it.redacted },
+        Gauge
+            .builder(ParleyMetricsBinder.RECORDER_BUFFERED, recorder) { it.stats().buffered.toDouble() }
+            .tags(tags)
+            .description("Entries waiting for the recorder's writer")
             .register(registry),
     )
 }

@@ -3,6 +3,7 @@ package dev.parley.micrometer
 import dev.parley.SendGate
 import dev.parley.Subscriptions
 import dev.parley.java.ParleyWebSocket
+import dev.parley.recorder.FrameRecorder
 import io.micrometer.core.instrument.MeterRegistry
 import io.micrometer.core.instrument.Tag
 import io.micrometer.core.instrument.binder.MeterBinder
@@ -59,6 +60,10 @@ constructor(
 
     /** Adds the pressure of [gate], the builder's send gate, as [ParleyMetricsBinder.withSendGate]. */
     public fun withSendGate(gate: SendGate): ParleyWebSocketMetricsBinder = apply { meters.add(sendGateMeters(gate)) }
+
+    /** Adds the counts of [recorder], the builder's wire tap, as [ParleyMetricsBinder.withRecorder]. */
+    public fun withRecorder(recorder: FrameRecorder): ParleyWebSocketMetricsBinder =
+        apply { meters.add(recorderMeters(recorder)) }
 
     /** Stops recording events and removes the meters, as [ParleyMetricsBinder.close]. Idempotent. */
     override fun close(): Unit = meters.close()

@@ -17,6 +17,7 @@ import dev.parley.SubscriptionReply
 import dev.parley.SubscriptionState
 import dev.parley.Subscriptions
 import dev.parley.parleyOptions
+import dev.parley.recorder.FrameRecorder
 import dev.parley.support.RecordingHandler
 import dev.parley.support.Seen
 import dev.parley.support.awaitConnected
@@ -226,6 +227,26 @@ class ParleyMetricsBinderSpec :
                 binder.close()
                 registry.meters.shouldBeEmpty()
             }
+        }
+
+        test("the recorder's meters read what it wrote and redacted, and leave with the binder") {
+            val recorder = FrameRecorder.toStream(java.io.ByteArrayOutputStream())
+            withEchoClient({ wireTap = recorder }) { client, handler ->
+                val registry = SimpleMeterRegistry()
+                val binder = ParleyMetricsBinder(client).withRecorder(recorder)
+                binder.bindTo(registry)
+                client.awaitConnected()
+                client.send(Frame.Text("""{"op":"auth","token":"t-1"}"""))
+                handler.awaitSeen<Seen.Received>()
+                // Written by the recorder's own thread: the sent frame and its echo, each with its token taken out.
+                eventually(5.seconds) { registry.counterValue(ParleyMetricsBinder.RECORDER_FRAMES) shouldBe 2.0 }
+                registry.counterValue(ParleyMetricsBinder.RECORDER_REDACTED) shouldBe 2.0
+                registry.counterValue(ParleyMetricsBinder.RECORDER_DROPPED) shouldBe 0.0
+                registry.gaugeValue(ParleyMetricsBinder.RECORDER_BUFFERED) shouldBe 0.0
+                binder.close()
+                registry.meters.shouldBeEmpty()
+            }
+            recorder.close()
         }
 
         test("the frame and byte counters equal the client's own metrics after an echo exchange") {
