@@ -20,16 +20,15 @@ internal class Tapping(
 ) {
     private val failed = AtomicBoolean()
 
-    /** The connection the tap was told opened and not yet told ended; 0 for none. Touched by the loop only. */
-    private var open = 0L
-
-    private var openTap: SessionTap? = null
+    /** The side of the connection the tap was told opened and not yet told ended. Touched by the loop only. */
+    private var open: SessionTap? = null
 
     /** Tells the tap [connection] opened, and gives the session its side of the tap. */
     fun connected(connection: Long, subprotocol: String?): SessionTap {
-        open = connection
+        val session = SessionTap(this, connection)
+        open = session
         guarded { tap.connected(connection, subprotocol) }
-        return SessionTap(this, connection).also { openTap = it }
+        return session
     }
 
     /**
@@ -38,11 +37,10 @@ internal class Tapping(
      * LiveSession.release), and the tap was promised nothing of a connection after its end.
      */
     fun disconnected(reason: DisconnectReason) {
-        val connection = open.takeIf { it != 0L } ?: return
-        open = 0
-        openTap?.ended = true
-        openTap = null
-        guarded { tap.disconnected(connection, reason) }
+        val session = open ?: return
+        open = null
+        session.ended = true
+        guarded { tap.disconnected(session.connection, reason) }
     }
 
     fun frame(frame: TappedFrame) {
@@ -61,7 +59,7 @@ internal class Tapping(
 /** One connection's side of the [Tapping]: what its reader and writer report. */
 internal class SessionTap(
     private val tapping: Tapping,
-    private val connection: Long,
+    val connection: Long,
 ) {
     /** Set by the loop when the tap has been told this connection ended; read by the reader and writer. */
     @Volatile

@@ -66,11 +66,23 @@ public class FrameRecorder private constructor(
         // Two threads (a connection's reader and writer) may pass this check together: LIFECYCLE_ROOM absorbs that.
         if (queue.size >= options.maxBufferedFrames) return drop()
         val kind = frame.kind
-        // Text is immutable; other payloads are the frame's own arrays, copied because the buffer outlives the call.
+        // Text is immutable; pings', pongs' and binary payloads are the frame's own arrays, copied because the buffer
+        // outlives the call; a close frame is kept as the code and reason the frame reads from its payload.
         val text = if (kind == FrameKind.TEXT) frame.text else null
-        val bytes = if (kind == FrameKind.TEXT) null else frame.payload.copyOf()
-        val size = text?.length?.toLong() ?: bytes!!.size.toLong()
-        offer(Pending.OfFrame(now(), frame.connection, frame.direction, kind, text, bytes), size)
+        val closeReason = frame.closeReason
+        val bytes = if (text == null && closeReason == null) frame.payload.copyOf() else null
+        val size = (text ?: closeReason)?.length?.toLong() ?: bytes!!.size.toLong()
+        val entry = Pending.OfFrame(
+            now(),
+            frame.connection,
+            frame.direction,
+            kind,
+            text,
+            bytes,
+            frame.closeCode,
+            closeReason,
+        )
+        offer(entry, size)
     }
 
     override fun connected(connection: Long, subprotocol: String?) {
@@ -200,6 +212,8 @@ public class FrameRecorder private constructor(
                         entry.kind,
                         text,
                         entry.bytes,
+                        entry.closeCode,
+                        entry.closeReason,
                         changed,
                     )
                 }
@@ -232,6 +246,8 @@ public class FrameRecorder private constructor(
             val kind: FrameKind,
             val text: String?,
             val bytes: ByteArray?,
+            val closeCode: Int?,
+            val closeReason: String?,
         ) : Pending()
 
         class Connected(

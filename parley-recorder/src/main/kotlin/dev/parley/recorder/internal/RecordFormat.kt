@@ -50,6 +50,8 @@ internal object RecordFormat {
         kind: FrameKind,
         text: String?,
         bytes: ByteArray?,
+        closeCode: Int?,
+        closeReason: String?,
         redacted: Boolean,
     ): String = buildJsonObject {
         put("at", at.toString())
@@ -60,9 +62,8 @@ internal object RecordFormat {
             FrameKind.TEXT -> put("text", text.orEmpty())
 
             FrameKind.CLOSE -> {
-                val payload = bytes ?: ByteArray(0)
-                put("code", closeCode(payload))
-                put("reason", if (payload.size <= 2) "" else String(payload, 2, payload.size - 2, Charsets.UTF_8))
+                put("code", closeCode)
+                put("reason", closeReason.orEmpty())
             }
 
             else -> put("base64", Base64.getEncoder().encodeToString(bytes ?: ByteArray(0)))
@@ -169,7 +170,4 @@ internal object RecordFormat {
     }
 
     private fun JsonObject.string(key: String): String? = (this[key] as? JsonPrimitive)?.takeIf { it.isString }?.content
-
-    private fun closeCode(payload: ByteArray): Int =
-        if (payload.size < 2) 1005 else ((payload[0].toInt() and 0xFF) shl 8) or (payload[1].toInt() and 0xFF)
 }

@@ -24,19 +24,25 @@ internal abstract class RecordSink(
 
     protected abstract fun open(): OutputStream
 
-    /** Makes room for the next file when the current one is full; false when this sink does not rotate. */
-    protected open fun rotate(): Boolean = false
+    /** Moves the full current file aside, once it is closed; called only when [maxBytes] would be passed. */
+    protected open fun rotate() {}
 
+    /** The size a file may reach; a sink without rotation has no limit, so [rotate] is never called for it. */
     protected open val maxBytes: Long get() = Long.MAX_VALUE
+
+    private var headerBytes = 0L
 
     fun write(line: String) {
         val bytes = line.toByteArray(Charsets.UTF_8)
-        var stream = current()
+        current()
         // A file holds at least one entry after its header, however large, so an oversized frame is still recorded.
-        if (bytesInCurrent + bytes.size + 1 > maxBytes && bytesInCurrent > headerBytes && rotateNow()) {
-            stream = current()
+        if (bytesInCurrent + bytes.size + 1 > maxBytes && bytesInCurrent > headerBytes) {
+            out?.close()
+            out = null
+            rotate()
+            rotations++
         }
-        put(stream, bytes)
+        put(current(), bytes)
     }
 
     fun flush() {
@@ -48,22 +54,12 @@ internal abstract class RecordSink(
         out = null
     }
 
-    private var headerBytes = 0L
-
     private fun current(): OutputStream = out ?: BufferedOutputStream(open(), BUFFER).also {
         out = it
         bytesInCurrent = 0
         val bytes = header().toByteArray(Charsets.UTF_8)
         put(it, bytes)
         headerBytes = bytes.size + 1L
-    }
-
-    private fun rotateNow(): Boolean {
-        out?.close()
-        out = null
-        if (!rotate()) return false
-        rotations++
-        return true
     }
 
     private fun put(stream: OutputStream, bytes: ByteArray) {
@@ -103,10 +99,10 @@ internal class RotatingFileSink(
         return Files.newOutputStream(path)
     }
 
-    override fun rotate(): Boolean {
+    override fun rotate() {
         if (maxFiles == 1) {
             Files.deleteIfExists(path)
-            return true
+            return
         }
         Files.deleteIfExists(rotatedFile(path, maxFiles - 1))
         for (i in maxFiles - 2 downTo 1) {
@@ -114,7 +110,6 @@ internal class RotatingFileSink(
             if (Files.exists(from)) Files.move(from, rotatedFile(path, i + 1), StandardCopyOption.REPLACE_EXISTING)
         }
         Files.move(path, rotatedFile(path, 1), StandardCopyOption.REPLACE_EXISTING)
-        return true
     }
 }
 
